@@ -1,0 +1,211 @@
+//! The model → tokens. Cannot fail: every check happened while parsing.
+//!
+//! Generated code names only `::tiny::…` paths and calls runtime functions in
+//! `tiny::__private`, so each behaviour lives once, in the runtime.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+use crate::model::{
+    Build, ControllerImpl, ControllerStruct, Part, RequestArg, Stream, StreamMode, VerbMethod,
+};
+
+pub(crate) fn controller_struct(model: &ControllerStruct, register: bool) -> TokenStream {
+    let ident = &model.ident;
+    let path = &model.path;
+    let name = ident.to_string();
+    let build = match model.build {
+        Build::Unit => quote!(#ident),
+        Build::Default => quote_spanned!(ident.span()=> ::tiny::__private::build::<Self>()),
+    };
+    let registration = register.then(|| {
+        let of = quote_spanned!(ident.span()=> ::tiny::__private::Registration::of::<#ident>());
+        quote! {
+            ::tiny::__private::inventory::submit! { #of }
+        }
+    });
+    quote! {
+        impl ::tiny::__private::Route for #ident {
+            const PATH: &'static str = #path;
+            const NAME: &'static str = #name;
+            fn build() -> Self {
+                #build
+            }
+        }
+        #registration
+    }
+}
+
+pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
+    let self_ty = &model.self_ty;
+    let verbs = model.methods.iter().map(|m| verb_path(m.verb.variant()));
+    let arms = model.methods.iter().map(|method| {
+        let verb = verb_path(method.verb.variant());
+        let body = match &method.stream {
+            None => plain(method),
+            Some(stream) => match &stream.mode {
+                StreamMode::Poll { every_ms } => poll(method, *every_ms, stream),
+                StreamMode::Key { template, every_ms } => {
+                    keyed(method, template, *every_ms, stream)
+                }
+                StreamMode::Pg { template } => pg(method, template, stream),
+            },
+        };
+        quote! {
+            #verb => ::tiny::__private::Box::pin(async move {
+                let this = self;
+                #body
+            }),
+        }
+    });
+    quote! {
+        impl ::tiny::Controller for #self_ty {
+            const VERBS: &'static [::tiny::Verb] = &[#(#verbs),*];
+
+            #[allow(unused_variables, clippy::let_and_return)]
+            fn call(
+                self: ::tiny::__private::Arc<Self>,
+                verb: ::tiny::Verb,
+                req: ::tiny::Request,
+            ) -> ::tiny::BoxFuture<'static, ::tiny::__private::Response> {
+                #[allow(unreachable_patterns)]
+                match verb {
+                    #(#arms)*
+                    _ => ::tiny::__private::Box::pin(::tiny::__private::not_allowed::<Self>()),
+                }
+            }
+        }
+    }
+}
+
+/// A controller impl whose input had errors: verbs unknown, so it answers
+/// 405 to everything. It keeps the struct's registration compiling, so one
+/// mistake gives one message.
+pub(crate) fn fallback_impl(self_ty: &syn::Type) -> TokenStream {
+    quote! {
+        impl ::tiny::Controller for #self_ty {
+            const VERBS: &'static [::tiny::Verb] = &[];
+            fn call(
+                self: ::tiny::__private::Arc<Self>,
+                _verb: ::tiny::Verb,
+                _req: ::tiny::Request,
+            ) -> ::tiny::BoxFuture<'static, ::tiny::__private::Response> {
+                ::tiny::__private::Box::pin(::tiny::__private::not_allowed::<Self>())
+            }
+        }
+    }
+}
+
+fn verb_path(variant: &str) -> TokenStream {
+    let variant = format_ident!("{}", variant);
+    quote!(::tiny::Verb::#variant)
+}
+
+/// `this.get(&req)` with `.await` when the method is async.
+fn call(method: &VerbMethod) -> TokenStream {
+    let ident = &method.ident;
+    let args = match method.request {
+        RequestArg::None => quote!(),
+        RequestArg::Borrowed => quote!(&req),
+        RequestArg::Owned => quote!(req),
+    };
+    let await_ = method.is_async.then(|| quote!(.await));
+    quote!(this.#ident(#args) #await_)
+}
+
+fn plain(method: &VerbMethod) -> TokenStream {
+    let call = call(method);
+    quote_spanned! {method.output_span=>
+        ::tiny::__private::IntoResponse::into_response(#call)
+    }
+}
+
+fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
+    let call = call(method);
+    let options = options(stream);
+    let clone_request = (method.request != RequestArg::None)
+        .then(|| quote!(let req = ::core::clone::Clone::clone(&req);));
+    let poll_stream = quote_spanned!(method.output_span=> ::tiny::__private::poll_stream);
+    quote! {
+        #poll_stream(
+            move || {
+                let this = ::tiny::__private::Arc::clone(&this);
+                #clone_request
+                async move { #call }
+            },
+            ::tiny::__private::Duration::from_millis(#every_ms),
+            #options,
+        )
+    }
+}
+
+/// Renders the template (400 on a bad path) and runs the guard, then opens.
+fn guarded(method: &VerbMethod, template: &[Part], open: TokenStream) -> TokenStream {
+    let call = call(method);
+    let parts = template.iter().map(|part| match part {
+        Part::Literal(text) => quote!(::tiny::__private::Part::Literal(#text)),
+        Part::Controller => quote!(::tiny::__private::Part::Controller),
+        Part::Section => quote!(::tiny::__private::Part::Section),
+        Part::Slug => quote!(::tiny::__private::Part::Slug),
+    });
+    let check = quote_spanned!(method.output_span=> ::tiny::__private::Guard::check);
+    quote! {
+        const TEMPLATE: ::tiny::__private::Template =
+            ::tiny::__private::Template::from_parts(&[#(#parts),*]);
+        let target = match ::tiny::__private::render(&TEMPLATE, &req) {
+            ::core::result::Result::Ok(target) => target,
+            ::core::result::Result::Err(refused) => return refused,
+        };
+        if let ::core::result::Result::Err(refused) = #check(#call) {
+            return refused;
+        }
+        #open
+    }
+}
+
+fn keyed(method: &VerbMethod, template: &[Part], every_ms: u64, stream: &Stream) -> TokenStream {
+    let options = options(stream);
+    guarded(
+        method,
+        template,
+        quote! {
+            ::tiny::__private::key_stream(
+                target,
+                ::tiny::__private::Duration::from_millis(#every_ms),
+                #options,
+            ).await
+        },
+    )
+}
+
+fn pg(method: &VerbMethod, template: &[Part], stream: &Stream) -> TokenStream {
+    let options = options(stream);
+    let require = quote_spanned!(Span::call_site()=> ::tiny::__require_postgres!(););
+    let open = quote! {
+        #require
+        ::tiny::__private::pg_stream(target, #options).await
+    };
+    guarded(method, template, open)
+}
+
+fn options(stream: &Stream) -> TokenStream {
+    let millis = |ms: u64| quote!(::tiny::__private::Duration::from_millis(#ms));
+    let keep_alive = match stream.keep_alive {
+        None => quote!(::core::option::Option::None),
+        Some(None) => quote!(::core::option::Option::Some(::core::option::Option::None)),
+        Some(Some(ms)) => {
+            let d = millis(ms);
+            quote!(::core::option::Option::Some(::core::option::Option::Some(#d)))
+        }
+    };
+    let retry = match stream.retry_ms {
+        None => quote!(::core::option::Option::None),
+        Some(ms) => {
+            let d = millis(ms);
+            quote!(::core::option::Option::Some(#d))
+        }
+    };
+    quote! {
+        ::tiny::__private::StreamOptions { keep_alive: #keep_alive, retry: #retry }
+    }
+}

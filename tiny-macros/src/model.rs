@@ -1,0 +1,115 @@
+//! The typed model a macro input is parsed into; expansion reads only this.
+
+use proc_macro2::Span;
+use syn::{Ident, Type};
+
+/// `#[controller]` on a struct.
+pub(crate) struct ControllerStruct {
+    pub(crate) ident: Ident,
+    pub(crate) path: String,
+    pub(crate) build: Build,
+}
+
+/// How the one instance of a controller is made.
+pub(crate) enum Build {
+    /// `struct Heartbeat;`: the value is its name.
+    Unit,
+    /// Any other struct: through `Default`, checked with a hint.
+    Default,
+}
+
+/// `#[controller]` on an impl block.
+pub(crate) struct ControllerImpl {
+    pub(crate) self_ty: Type,
+    pub(crate) methods: Vec<VerbMethod>,
+}
+
+/// The HTTP verbs, named as the runtime's `Verb` variants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Verb {
+    /// Method names that are verbs, in the order errors list them.
+    pub(crate) const NAMES: [(&'static str, Verb); 6] = [
+        ("get", Verb::Get),
+        ("post", Verb::Post),
+        ("put", Verb::Put),
+        ("patch", Verb::Patch),
+        ("delete", Verb::Delete),
+        ("options", Verb::Options),
+    ];
+
+    pub(crate) fn from_name(name: &str) -> Option<Verb> {
+        Self::NAMES
+            .iter()
+            .find_map(|&(n, verb)| (n == name).then_some(verb))
+    }
+
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Verb::Get => "Get",
+            Verb::Post => "Post",
+            Verb::Put => "Put",
+            Verb::Patch => "Patch",
+            Verb::Delete => "Delete",
+            Verb::Options => "Options",
+        }
+    }
+}
+
+/// How a verb method receives the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestArg {
+    None,
+    Borrowed,
+    Owned,
+}
+
+/// One verb method of a controller impl.
+pub(crate) struct VerbMethod {
+    pub(crate) verb: Verb,
+    pub(crate) ident: Ident,
+    pub(crate) is_async: bool,
+    pub(crate) request: RequestArg,
+    /// Where errors about what the method returns should point.
+    pub(crate) output_span: Span,
+    pub(crate) stream: Option<Stream>,
+}
+
+/// What `#[sse(...)]` asks for.
+pub(crate) struct Stream {
+    pub(crate) mode: StreamMode,
+    /// `None`: the app's; `Some(None)`: off; `Some(Some(ms))`.
+    pub(crate) keep_alive: Option<Option<u64>>,
+    pub(crate) retry_ms: Option<u64>,
+}
+
+pub(crate) enum StreamMode {
+    /// The method is the producer, called every `every_ms`.
+    Poll { every_ms: u64 },
+    /// The method is a guard; messages come from the key's queue.
+    Key { template: Vec<Part>, every_ms: u64 },
+    /// The method is a guard; frames come from NOTIFY on the channel.
+    Pg { template: Vec<Part> },
+}
+
+/// Default poll period, as `stream()` in the PHP original.
+pub(crate) const DEFAULT_POLL_MS: u64 = 10_000;
+/// Default fallback re-check period of a key stream, as `streamKey()`.
+pub(crate) const DEFAULT_KEY_POLL_MS: u64 = 1_000;
+
+/// A piece of a key or channel template.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Part {
+    Literal(String),
+    Controller,
+    Section,
+    Slug,
+}

@@ -1,0 +1,335 @@
+//! `App`: finds every `#[controller]` of the binary, builds the router, serves
+//! it, and shuts down cleanly.
+//!
+//! tiny has no route table: each `#[controller]` registers itself at link
+//! time (through `inventory`) and [`App::new`] mounts them all. An open event
+//! stream would keep hyper's graceful shutdown waiting forever (axum #2673,
+//! hyper #2787), so the app owns a cancellation token that every stream it
+//! serves watches: on SIGINT/SIGTERM the token fires, streams end, and the
+//! server drains.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, any};
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{Controller, dispatch};
+use crate::{Error, Result};
+
+/// The address [`App::serve`] binds when `TINY_ADDR` is unset.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Keep-alive period of a stream unless the app or the stream sets another.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Largest request body read before a controller runs, unless set otherwise.
+pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What a stream takes from the app that serves it.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamDefaults {
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) retry: Option<Duration>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+tokio::task_local! {
+    static CURRENT: StreamDefaults;
+}
+
+/// Streams made outside any app (e.g. in a plain axum handler) never see a
+/// shutdown signal; they end when their client or their source does.
+static DETACHED: LazyLock<StreamDefaults> = LazyLock::new(|| StreamDefaults {
+    keep_alive: Some(DEFAULT_KEEP_ALIVE),
+    retry: None,
+    shutdown: CancellationToken::new(),
+});
+
+impl StreamDefaults {
+    /// The defaults of the app serving the current request.
+    pub(crate) fn current() -> Self {
+        CURRENT
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| DETACHED.clone())
+    }
+
+    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+}
+
+/// A controller as the registry and [`App::mount`] hold it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Registration {
+    path: &'static str,
+    name: &'static str,
+    route: fn(StreamDefaults, usize) -> MethodRouter,
+}
+
+impl Registration {
+    /// The registration of `T`; `#[controller]` submits one per struct.
+    pub const fn of<T: Controller>() -> Self {
+        Self {
+            path: T::PATH,
+            name: T::NAME,
+            route: route::<T>,
+        }
+    }
+}
+
+inventory::collect!(Registration);
+
+fn route<T: Controller>(defaults: StreamDefaults, body_limit: usize) -> MethodRouter {
+    // One instance serves every request, as in tiny's controllers.
+    let controller = Arc::new(T::build());
+    any(move |req: axum::extract::Request| {
+        dispatch(controller.clone(), defaults.clone(), body_limit, req)
+    })
+}
+
+/// A tiny application: a set of controllers and the settings their streams share.
+///
+/// ```no_run
+/// #[tokio::main]
+/// async fn main() -> tiny::Result<()> {
+///     tiny::App::new().serve().await
+/// }
+/// ```
+pub struct App {
+    controllers: Vec<Registration>,
+    defaults: StreamDefaults,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.controllers.iter().map(|c| (c.name, c.path)).collect();
+        f.debug_struct("App")
+            .field("controllers", &names)
+            .field("keep_alive", &self.defaults.keep_alive)
+            .field("retry", &self.defaults.retry)
+            .field("body_limit", &self.body_limit)
+            .finish()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// An app with every `#[controller]` linked into the binary.
+    pub fn new() -> Self {
+        let mut app = Self::empty();
+        app.controllers = inventory::iter::<Registration>
+            .into_iter()
+            .copied()
+            .collect();
+        app.controllers.sort_by_key(|c| (c.path, c.name));
+        app
+    }
+
+    /// An app with no controller; add them with [`App::mount`].
+    pub fn empty() -> Self {
+        Self {
+            controllers: Vec::new(),
+            defaults: StreamDefaults {
+                keep_alive: Some(DEFAULT_KEEP_ALIVE),
+                retry: None,
+                shutdown: CancellationToken::new(),
+            },
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Adds controller `T` (mounting the same controller twice adds it once).
+    ///
+    /// ```
+    /// use tiny::prelude::*;
+    ///
+    /// #[controller]
+    /// pub struct Ping;
+    ///
+    /// #[controller]
+    /// impl Ping {
+    ///     fn get(&self) -> &'static str { "pong" }
+    /// }
+    ///
+    /// let app = tiny::App::empty().mount::<Ping>();
+    /// ```
+    pub fn mount<T: Controller>(mut self) -> Self {
+        let registration = Registration::of::<T>();
+        if !self
+            .controllers
+            .iter()
+            .any(|c| c.name == registration.name && c.path == registration.path)
+        {
+            self.controllers.push(registration);
+        }
+        self
+    }
+
+    /// The keep-alive period of every stream of this app (default 15 s); a
+    /// stream may set its own.
+    pub fn keep_alive(mut self, every: Duration) -> Self {
+        self.defaults.keep_alive = Some(every).filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Opens every stream with `retry: <ms>`, the browser's reconnection delay.
+    pub fn retry(mut self, after: Duration) -> Self {
+        self.defaults.retry = Some(after);
+        self
+    }
+
+    /// The largest request body read before a controller runs (default 2 MiB);
+    /// a larger one is answered 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The token that ends every stream of this app when cancelled;
+    /// [`App::serve`] cancels it on SIGINT/SIGTERM. Cancel it yourself when
+    /// the app is nested in your own server.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.defaults.shutdown.clone()
+    }
+
+    /// The routes of every controller, as an `axum::Router` to serve or to
+    /// nest in an existing axum app with its own layers.
+    ///
+    /// # Panics
+    ///
+    /// When two different controllers claim the same path, like axum's own
+    /// router does for overlapping routes; [`App::try_router`] returns that
+    /// as an error instead.
+    pub fn router(&self) -> Router {
+        match self.try_router() {
+            Ok(router) => router,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// [`App::router`], with two controllers on one path as an `Err`.
+    pub fn try_router(&self) -> Result<Router> {
+        let mut router = Router::new();
+        let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());
+        for controller in &self.controllers {
+            if let Some(other) = seen.iter().find(|c| c.path == controller.path) {
+                return Err(Error::internal(format!(
+                    "controllers `{}` and `{}` both answer `{}`; give one of them \
+                     #[controller(path = \"…\")]",
+                    other.name, controller.name, controller.path
+                )));
+            }
+            seen.push(controller);
+            let method_router = (controller.route)(self.defaults.clone(), self.body_limit);
+            if controller.path == "/" {
+                // Home answers only `/`: as a catch-all it would hide every 404.
+                router = router.route("/", method_router);
+            } else {
+                router = router
+                    .route(controller.path, method_router.clone())
+                    .route(&format!("{}/{{*rest}}", controller.path), method_router);
+            }
+        }
+        Ok(router)
+    }
+
+    /// Binds `TINY_ADDR` (default `127.0.0.1:8080`), prints
+    /// `listening on http://ADDR` on stdout, and serves until SIGINT or
+    /// SIGTERM; then open streams end and the server drains.
+    pub async fn serve(self) -> Result<()> {
+        init_tracing();
+        let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+        let addr: SocketAddr = addr.parse().map_err(|e| {
+            Error::internal(format!(
+                "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
+            ))
+        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::internal(format!("cannot listen on {addr}: {e}")).with_source(e))?;
+        println!("listening on http://{}", listener.local_addr()?);
+        self.run(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `shutdown` completes; then open streams end
+    /// and the server drains. [`App::serve`] is this with `TINY_ADDR` and the
+    /// process signals.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let router = self.try_router()?.fallback(not_found);
+        let token = self.shutdown_token();
+        let listener = listener.tap_io(|tcp| {
+            // Frames are small and must not wait for Nagle's algorithm.
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: ending open streams");
+                token.cancel();
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+async fn not_found(uri: Uri) -> impl IntoResponse {
+    Error::not_found(format!("no controller answers `{}`", uri.path()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Logs to stderr (stdout carries the `listening on` line), filtered by
+/// `RUST_LOG` (default `info`). Does nothing when the app set up its own
+/// subscriber.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

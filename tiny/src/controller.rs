@@ -1,0 +1,227 @@
+//! The `Controller` trait that `#[controller]` implements, and verb dispatch.
+//!
+//! A controller answers its own path and every deeper path, on the verbs its
+//! `impl` block defines. The dispatcher here owns everything around the call:
+//! splitting the path into sections (400 on bad encoding), reading the body
+//! (413 past the app's limit), `OPTIONS` (204 with `Allow`), and 405 with
+//! `Allow` for a verb the controller lacks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+
+use crate::app::StreamDefaults;
+use crate::request::{PathSections, Request};
+use crate::{Error, Result};
+
+/// A boxed, sendable future, as controller dispatch returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The HTTP verbs a controller method can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// `GET` (and `HEAD`, answered by `get` without its body).
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+    /// `OPTIONS`; answered by default with 204 and `Allow`.
+    Options,
+}
+
+impl Verb {
+    /// Every verb, in the order `Allow` lists them.
+    pub const ALL: [Verb; 6] = [
+        Verb::Get,
+        Verb::Post,
+        Verb::Put,
+        Verb::Patch,
+        Verb::Delete,
+        Verb::Options,
+    ];
+
+    /// The method name as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+            Verb::Options => "OPTIONS",
+        }
+    }
+
+    fn from_method(method: &Method) -> Option<Self> {
+        Some(match *method {
+            Method::GET | Method::HEAD => Verb::Get,
+            Method::POST => Verb::Post,
+            Method::PUT => Verb::Put,
+            Method::PATCH => Verb::Patch,
+            Method::DELETE => Verb::Delete,
+            Method::OPTIONS => Verb::Options,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a controller is mounted and how it is built; implemented by
+/// `#[controller]` on the struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a controller",
+    label = "`{Self}` needs `#[controller]` on its struct",
+    note = "put `#[controller]` on `struct {Self}` as well as on its `impl` block"
+)]
+pub trait Route: Send + Sync + Sized + 'static {
+    /// The path the controller answers (and every deeper path).
+    const PATH: &'static str;
+    /// The struct's name, for logs and errors.
+    const NAME: &'static str;
+    /// Builds the one instance that serves every request.
+    fn build() -> Self;
+}
+
+/// A controller: implemented by `#[controller]` on an `impl` block whose
+/// methods are named after HTTP verbs.
+///
+/// ```
+/// use tiny::prelude::*;
+///
+/// #[controller(path = "/api/status")]
+/// pub struct Status;
+///
+/// #[controller]
+/// impl Status {
+///     async fn get(&self) -> &'static str { "ok" }
+///     fn delete(&self) -> tiny::Result<()> { Err(tiny::Error::forbidden("status is read-only")) }
+/// }
+///
+/// let router = tiny::App::empty().mount::<Status>().router();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no verb methods",
+    label = "`{Self}` needs a `#[controller] impl` block",
+    note = "add `#[controller] impl {Self} {{ fn get(&self) -> … }}` with methods named `get`, `post`, `put`, `patch`, `delete` or `options`"
+)]
+pub trait Controller: Route {
+    /// The verbs the `impl` block defines.
+    const VERBS: &'static [Verb];
+
+    /// Calls the method for `verb`. Called only with a verb in [`Self::VERBS`].
+    fn call(self: Arc<Self>, verb: Verb, req: Request) -> BoxFuture<'static, Response>;
+}
+
+/// Builds a controller that is not a unit struct, through `Default`.
+#[diagnostic::on_unimplemented(
+    message = "controller `{Self}` cannot be built",
+    label = "tiny builds one `{Self}` when the app starts",
+    note = "make `{Self}` a unit struct, or derive or implement `Default` for it"
+)]
+pub trait Buildable {
+    /// The one instance.
+    fn build() -> Self;
+}
+
+impl<T: Default> Buildable for T {
+    fn build() -> Self {
+        T::default()
+    }
+}
+
+/// The `Allow` header value: the defined verbs, `HEAD` with `GET`, and `OPTIONS`.
+fn allow(verbs: &[Verb]) -> HeaderValue {
+    let mut names: Vec<&str> = Vec::with_capacity(verbs.len() + 2);
+    for verb in Verb::ALL {
+        if verbs.contains(&verb) || verb == Verb::Options {
+            names.push(verb.as_str());
+            if verb == Verb::Get {
+                names.push("HEAD");
+            }
+        }
+    }
+    HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
+}
+
+/// 405 with `Allow`.
+pub(crate) fn method_not_allowed(verbs: &[Verb]) -> Response {
+    let allowed = allow(verbs);
+    let message = format!(
+        "method not allowed here; allowed: {}\n",
+        allowed.to_str().unwrap_or("OPTIONS")
+    );
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, allowed)],
+        message,
+    )
+        .into_response()
+}
+
+/// Answers one request for controller `T`.
+pub(crate) async fn dispatch<T: Controller>(
+    controller: Arc<T>,
+    defaults: StreamDefaults,
+    body_limit: usize,
+    req: axum::extract::Request,
+) -> Response {
+    let verb = Verb::from_method(req.method()).filter(|verb| T::VERBS.contains(verb));
+    let Some(verb) = verb else {
+        if req.method() == Method::OPTIONS {
+            return (StatusCode::NO_CONTENT, [(header::ALLOW, allow(T::VERBS))]).into_response();
+        }
+        return method_not_allowed(T::VERBS);
+    };
+    let request = match into_request(req, T::PATH, body_limit).await {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    StreamDefaults::scope(defaults, controller.call(verb, request)).await
+}
+
+async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) -> Result<Request> {
+    let (parts, body) = req.into_parts();
+    let path = PathSections::parse(mount, parts.uri.path())?;
+    let body = collect(body, limit).await?;
+    Ok(Request::new(
+        parts.method,
+        parts.uri,
+        parts.headers,
+        path,
+        body,
+    ))
+}
+
+async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(Error::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )),
+        Err(error) => Err(Error::bad_request(format!(
+            "request body could not be read: {error}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_head_with_get_and_always_options() {
+        assert_eq!(allow(&[Verb::Post, Verb::Get]), "GET, HEAD, POST, OPTIONS");
+        assert_eq!(allow(&[Verb::Delete]), "DELETE, OPTIONS");
+        assert_eq!(allow(&[Verb::Options]), "OPTIONS");
+    }
+}

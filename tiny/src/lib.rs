@@ -1,0 +1,258 @@
+//! tiny: controllers and live Server-Sent Events streams on axum.
+//!
+//! A `#[controller]` struct answers the path named after it; an
+//! `#[sse(...)]` attribute on its `get` method turns it into an event stream
+//! fed by a polled function, a cache key, or PostgreSQL `LISTEN/NOTIFY`.
+//!
+//! ```no_run
+//! use tiny::prelude::*;
+//!
+//! #[controller]                  // GET /heartbeat
+//! pub struct Heartbeat;
+//!
+//! #[controller]
+//! impl Heartbeat {
+//!     #[sse(poll = 5)]           // called at once, then every 5 s
+//!     async fn get(&self) -> Option<String> {
+//!         Some(json!({ "ts": unix_time(), "load": load_average() }).to_string())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> tiny::Result<()> {
+//!     tiny::App::new().serve().await  // every #[controller] in the binary
+//! }
+//! ```
+//!
+//! In the browser:
+//!
+//! ```js
+//! const es = new EventSource('/heartbeat');
+//! es.onmessage = ({ data }) => console.log(JSON.parse(data));
+//! ```
+//!
+//! # Controllers
+//!
+//! The route comes from the struct's name in kebab-case (`UserUpdates` →
+//! `/user-updates`, `Home` → `/`), or from `#[controller(path = "/sse/dashboard")]`.
+//! A controller answers its path and every deeper one; the request's
+//! [`path()`](Request::path) splits it into `controller`, `section` and `slug`.
+//! Methods are named after verbs (`get`, `post`, `put`, `patch`, `delete`,
+//! `options`), take `&self` and optionally `&Request` or `Request`, may be
+//! sync or async, and return anything axum can answer with, or
+//! [`Result<T>`](Result).
+//!
+//! # Streams
+//!
+//! `#[sse(poll = N)]` calls the method at once and then every `N` (seconds,
+//! or `"250ms"`, `"2s"`); each `Some(x)` is one frame and
+//! [`DONE`](sse::DONE) ends the response. The same is available without
+//! macros through [`sse()`]. Every stream is framed per the WHATWG spec, so no
+//! payload can inject an event, sends a keep-alive comment every 15 s, stops
+//! the moment its client is gone, and ends cleanly on shutdown.
+
+mod app;
+mod controller;
+mod error;
+mod request;
+pub mod sse;
+
+pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
+pub use axum::Json;
+pub use axum::http;
+pub use axum::response::Html;
+pub use controller::{BoxFuture, Controller, Route, Verb};
+pub use error::{Error, Result};
+pub use request::{PathSections, Request};
+pub use sse::sse;
+
+/// Marks a controller: on a struct it sets the route, on the struct's `impl`
+/// block it turns verb-named methods into handlers.
+///
+/// ```
+/// use tiny::prelude::*;
+///
+/// #[controller(path = "/sse/dashboard")]
+/// pub struct Dashboard;
+///
+/// #[controller]
+/// impl Dashboard {
+///     fn get(&self, req: &Request) -> String {
+///         format!("section: {}", req.path().section)
+///     }
+/// }
+/// ```
+pub use tiny_macros::controller;
+
+/// Makes a verb method of a `#[controller]` impl an event stream.
+///
+/// - `poll = N`: the method (returning `Option<T>`) is called at once, then
+///   every `N` (integer seconds, or `"250ms"`, `"2s"`, `"1m"`; default 10 s).
+/// - `keep_alive = "30s"`: this stream's keep-alive period (default: the app's).
+/// - `retry = "2s"`: opens the stream with `retry:`.
+///
+/// ```
+/// use tiny::prelude::*;
+///
+/// #[controller]
+/// pub struct Ticks;
+///
+/// #[controller]
+/// impl Ticks {
+///     #[sse(poll = "250ms", keep_alive = "30s")]
+///     fn get(&self) -> Option<Event> {
+///         Some(Event::data(unix_time().to_string()).event("tick"))
+///     }
+/// }
+/// ```
+pub use tiny_macros::sse;
+
+/// What most apps need: `use tiny::prelude::*;`.
+pub mod prelude {
+    pub use crate::sse::{DONE, Event, EventStream};
+    pub use crate::{App, Html, Json, Request, controller, load_average, sse, unix_time};
+    pub use serde_json::json;
+}
+
+/// Seconds since the Unix epoch, as PHP's `time()`.
+///
+/// ```
+/// assert!(tiny::unix_time() > 1_700_000_000);
+/// ```
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The one-minute load average, as PHP's `sys_getloadavg()[0]`; `None` where
+/// the system does not report it (it is read from `/proc/loadavg`).
+///
+/// ```
+/// if let Some(load) = tiny::load_average() {
+///     assert!(load >= 0.0);
+/// }
+/// ```
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// What `#[controller]` and `#[sse]` expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::app::Registration;
+    pub use crate::controller::{Buildable, Controller, Route, Verb};
+    pub use crate::sse::{EventStream, IntoEvent, Part, Template};
+    pub use axum::response::{IntoResponse, Response};
+    pub use inventory;
+    pub use std::boxed::Box;
+    pub use std::sync::Arc;
+    pub use std::time::Duration;
+
+    use std::future::Future;
+
+    use crate::Request;
+
+    /// The stream settings an `#[sse(...)]` attribute may carry.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct StreamOptions {
+        /// `Some(None)`: no keep-alive; `None`: the app's.
+        pub keep_alive: Option<Option<Duration>>,
+        /// Opening `retry:`.
+        pub retry: Option<Duration>,
+    }
+
+    impl StreamOptions {
+        /// Applies the options to a stream.
+        pub fn apply(self, mut stream: EventStream) -> EventStream {
+            match self.keep_alive {
+                Some(Some(every)) => stream = stream.keep_alive(every),
+                Some(None) => stream = stream.no_keep_alive(),
+                None => {}
+            }
+            if let Some(retry) = self.retry {
+                stream = stream.retry(retry);
+            }
+            stream
+        }
+    }
+
+    /// `#[sse(poll = …)]`.
+    pub fn poll_stream<F, Fut, T>(produce: F, every: Duration, options: StreamOptions) -> Response
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: IntoEvent + 'static,
+    {
+        options
+            .apply(crate::sse().stream(produce, every))
+            .into_response()
+    }
+
+    /// Fills a key or channel template from the request; 400 when it does not fit.
+    pub fn render(template: &Template, req: &Request) -> Result<String, Response> {
+        template
+            .render(req.path())
+            .map_err(IntoResponse::into_response)
+    }
+
+    /// The body of a key or pg stream method: `()` opens the stream,
+    /// `Err(e)` answers with `e`.
+    #[diagnostic::on_unimplemented(
+        message = "a stream guard must return `()` or `tiny::Result<()>`, not `{Self}`",
+        label = "the method body of a `key` or `pg` stream runs before the stream opens",
+        note = "return `Ok(())` to open the stream, or `Err(tiny::Error::forbidden(\"…\"))` to refuse it"
+    )]
+    pub trait Guard {
+        /// `Ok` opens the stream; `Err` is the response instead.
+        fn check(self) -> Result<(), Response>;
+    }
+
+    impl Guard for () {
+        fn check(self) -> Result<(), Response> {
+            Ok(())
+        }
+    }
+
+    impl<E: IntoResponse> Guard for Result<(), E> {
+        fn check(self) -> Result<(), Response> {
+            self.map_err(IntoResponse::into_response)
+        }
+    }
+
+    /// Builds a controller that is not a unit struct.
+    pub fn build<T: Buildable>() -> T {
+        T::build()
+    }
+
+    /// The answer to a verb the controller does not define.
+    pub async fn not_allowed<T: Controller>() -> Response {
+        crate::controller::method_not_allowed(T::VERBS)
+    }
+}
+
+/// Expands to nothing with the `postgres` feature, and to a compile error
+/// naming the feature without it; `#[sse(pg = …)]` expands to a call.
+#[doc(hidden)]
+#[cfg(feature = "postgres")]
+#[macro_export]
+macro_rules! __require_postgres {
+    () => {};
+}
+
+#[doc(hidden)]
+#[cfg(not(feature = "postgres"))]
+#[macro_export]
+macro_rules! __require_postgres {
+    () => {
+        ::core::compile_error!(
+            "`#[sse(pg = …)]` needs tiny's `postgres` feature: \
+             tiny = { version = \"…\", features = [\"postgres\"] }"
+        );
+    };
+}

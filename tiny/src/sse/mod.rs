@@ -1,0 +1,80 @@
+//! Server-Sent Events: the [`sse()`](crate::sse()) handle, [`Event`], and the stream modes.
+//!
+//! Three ways to feed a stream, as in the PHP original:
+//!
+//! - **poll**: a function called at once, then every period
+//!   ([`Sse::stream`], `#[sse(poll = 5)]`);
+//! - **key**: messages queued under a cache key by any task or process;
+//! - **pg**: PostgreSQL `NOTIFY` on a channel.
+//!
+//! Every mode ends in the same [`EventStream`] response: WHATWG framing,
+//! `Content-Type: text/event-stream`, `Cache-Control: no-store`,
+//! `X-Accel-Buffering: no`, keep-alive comments, `[DONE]` ending the response,
+//! and a clean end on shutdown.
+
+mod event;
+mod poll;
+mod response;
+mod template;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use event::{DONE, Event, IntoEvent};
+pub use response::{EventStream, live_streams};
+#[allow(unused_imports)] // the key and pg modes build on them
+pub(crate) use response::{Frame, Source};
+pub use template::{MAX_PLACEHOLDER_LEN, Part, Template};
+
+/// The entry point of the SSE toolkit; get one with [`tiny::sse()`](crate::sse()).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sse {
+    _private: (),
+}
+
+/// The SSE toolkit, as `tiny::sse()` in the PHP original.
+///
+/// ```
+/// use std::time::Duration;
+/// let stream = tiny::sse().stream(|| async { Some("tick") }, Duration::from_secs(5));
+/// ```
+pub fn sse() -> Sse {
+    Sse { _private: () }
+}
+
+impl Sse {
+    /// Poll mode: calls `produce` at once, then every `every`; each `Some`
+    /// is one frame, `None` sends nothing, [`DONE`] sends `data: [DONE]` and
+    /// ends the response. Calls stop as soon as the client is gone.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tiny::prelude::*;
+    ///
+    /// #[controller]
+    /// pub struct Countdown;
+    ///
+    /// #[controller]
+    /// impl Countdown {
+    ///     fn get(&self) -> tiny::sse::EventStream {
+    ///         let mut left = 3;
+    ///         tiny::sse().stream(
+    ///             move || {
+    ///                 left -= 1;
+    ///                 let value = if left < 0 { tiny::sse::DONE.to_owned() } else { left.to_string() };
+    ///                 async move { Some(value) }
+    ///             },
+    ///             Duration::from_secs(1),
+    ///         )
+    ///     }
+    /// }
+    /// ```
+    pub fn stream<F, Fut, T>(&self, produce: F, every: Duration) -> EventStream
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: IntoEvent + 'static,
+    {
+        EventStream::new(Box::pin(poll::source(produce, every)))
+    }
+}
