@@ -39,6 +39,11 @@ pub(crate) fn controller_struct(model: &ControllerStruct, register: bool) -> Tok
 pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
     let self_ty = &model.self_ty;
     let verbs = model.methods.iter().map(|m| verb_path(m.verb.variant()));
+    let uses_postgres = model.methods.iter().any(|m| {
+        m.stream
+            .as_ref()
+            .is_some_and(|s| matches!(s.mode, StreamMode::Pg { .. }))
+    });
     let arms = model.methods.iter().map(|method| {
         let verb = verb_path(method.verb.variant());
         let body = match &method.stream {
@@ -61,6 +66,7 @@ pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
     quote! {
         impl ::tiny::Controller for #self_ty {
             const VERBS: &'static [::tiny::Verb] = &[#(#verbs),*];
+            const USES_POSTGRES: bool = #uses_postgres;
 
             #[allow(unused_variables, clippy::let_and_return)]
             fn call(

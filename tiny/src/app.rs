@@ -70,6 +70,8 @@ impl StreamDefaults {
 pub struct Registration {
     path: &'static str,
     name: &'static str,
+    #[allow(dead_code)] // read by the pg mode's startup check
+    uses_postgres: bool,
     route: fn(StreamDefaults, usize) -> MethodRouter,
 }
 
@@ -79,6 +81,7 @@ impl Registration {
         Self {
             path: T::PATH,
             name: T::NAME,
+            uses_postgres: T::USES_POSTGRES,
             route: route::<T>,
         }
     }

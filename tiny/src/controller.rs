@@ -117,6 +117,10 @@ pub trait Controller: Route {
     /// The verbs the `impl` block defines.
     const VERBS: &'static [Verb];
 
+    /// Whether a method streams from PostgreSQL (`#[sse(pg = …)]`), so the
+    /// app checks `DATABASE_URL` before serving.
+    const USES_POSTGRES: bool = false;
+
     /// Calls the method for `verb`. Called only with a verb in [`Self::VERBS`].
     fn call(self: Arc<Self>, verb: Verb, req: Request) -> BoxFuture<'static, Response>;
 }
