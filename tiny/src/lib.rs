@@ -52,11 +52,13 @@
 //! the moment its client is gone, and ends cleanly on shutdown.
 
 mod app;
+pub mod cache;
 mod controller;
 mod error;
 mod request;
 pub mod sse;
 
+pub use cache::{cache, try_cache};
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 pub use axum::Json;
 pub use axum::http;
@@ -222,6 +224,14 @@ pub mod __private {
     impl<E: IntoResponse> Guard for Result<(), E> {
         fn check(self) -> Result<(), Response> {
             self.map_err(IntoResponse::into_response)
+        }
+    }
+
+    /// `#[sse(key = …)]`, after the template and the guard passed.
+    pub async fn key_stream(key: String, every: Duration, options: StreamOptions) -> Response {
+        match crate::sse().stream_key(key, every).await {
+            Ok(stream) => options.apply(stream).into_response(),
+            Err(error) => error.into_response(),
         }
     }
 

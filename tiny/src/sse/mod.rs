@@ -13,6 +13,7 @@
 //! and a clean end on shutdown.
 
 mod event;
+mod key;
 mod poll;
 mod response;
 mod template;
@@ -76,5 +77,68 @@ impl Sse {
         T: IntoEvent + 'static,
     {
         EventStream::new(Box::pin(poll::source(produce, every)))
+    }
+
+    /// Appends `data` to `key`'s queue for a key stream: `&str` and `String`
+    /// as-is, any other serde value as JSON. Every message is kept (a FIFO
+    /// per key, never overwritten) and delivered to exactly one consumer;
+    /// `"0"`, `""` and other falsy values included. [`DONE`] ends the stream
+    /// that takes it.
+    ///
+    /// Fails when the key is empty, the cache is unusable, or the queue is
+    /// full (10 000 unread messages by default: nobody is reading it).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> tiny::Result<()> {
+    /// use serde_json::json;
+    ///
+    /// tiny::sse().send_key("user:42:updates", json!({ "status": "processed", "order": 1234 })).await?;
+    /// tiny::sse().send_key("user:42:updates", tiny::sse::DONE).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_key<T: serde::Serialize>(&self, key: &str, data: T) -> crate::Result<()> {
+        if key.is_empty() {
+            return Err(crate::Error::internal("send_key needs a non-empty key"));
+        }
+        let message = key::message_text(key, &data)?;
+        crate::cache().push(key, message).await
+    }
+
+    /// Key mode: streams the messages sent to `key`, each to exactly one
+    /// consumer, in order; [`DONE`] ends the response. A waiting consumer is
+    /// woken as soon as a message is sent; `every` is only the fallback
+    /// re-check period (1 s in the PHP original).
+    ///
+    /// Fails with 500 when the cache is misconfigured and 503 when Redis
+    /// cannot be reached.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tiny::prelude::*;
+    ///
+    /// #[controller]
+    /// pub struct Jobs;
+    ///
+    /// #[controller]
+    /// impl Jobs {
+    ///     async fn get(&self, req: &Request) -> tiny::Result<EventStream> {
+    ///         let key = format!("job:{}", req.path().section);
+    ///         tiny::sse().stream_key(key, Duration::from_secs(1)).await
+    ///     }
+    /// }
+    /// ```
+    pub async fn stream_key(
+        &self,
+        key: impl Into<String>,
+        every: Duration,
+    ) -> crate::Result<EventStream> {
+        let key = key.into();
+        if key.is_empty() {
+            return Err(crate::Error::internal("stream_key needs a non-empty key"));
+        }
+        let cache = crate::cache();
+        cache.ping().await?;
+        let waiter = cache.watch(&key)?;
+        Ok(EventStream::new(Box::pin(key::source(cache, key, waiter, every))))
     }
 }

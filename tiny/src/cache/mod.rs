@@ -1,0 +1,498 @@
+//! `tiny::cache()`: a process-wide cache, and the queues behind key-mode streams.
+//!
+//! Built lazily on first use from `TINY_CACHE_URL`: unset, it lives in this
+//! process (moka); `redis://…` (cargo feature `redis`) puts it in Redis, so
+//! producers and consumers in different processes or machines share keys.
+//! Values are any serde type, stored as JSON.
+//!
+//! Key queues ([`Sse::send_key`](crate::sse::Sse::send_key)) live on the same
+//! backend: a FIFO per key with an atomic take, so each message reaches
+//! exactly one consumer and nothing is overwritten.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share through Redis |
+//! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key may hold before `send_key` fails |
+//! | `TINY_QUEUE_TTL` | 86 400 (1 day) | seconds unread messages live after the key's last send |
+
+mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+mod wake;
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Result};
+pub(crate) use wake::Waiter;
+
+/// Largest number of messages a key's queue holds unless configured.
+pub const DEFAULT_QUEUE_MAX_LEN: usize = 10_000;
+/// How long unread messages live after the last send to their key.
+pub const DEFAULT_QUEUE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Entries the in-process cache keeps before evicting the least used.
+pub const DEFAULT_MEMORY_CAPACITY: u64 = 100_000;
+
+/// Bounds of every key queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    pub(crate) max_len: usize,
+    pub(crate) ttl: Duration,
+}
+
+pub(crate) fn queue_full(key: &str, max_len: usize) -> Error {
+    Error::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the queue of key `{key}` is full ({max_len} unread messages): nobody is reading it; \
+             raise TINY_QUEUE_MAX_LEN or start a consumer"
+        ),
+    )
+}
+
+#[derive(Debug)]
+enum Backend {
+    Memory(memory::MemoryBackend),
+    #[cfg(feature = "redis")]
+    Redis(Arc<redis::RedisBackend>),
+}
+
+#[derive(Debug)]
+enum State {
+    Ready(Backend),
+    /// The configuration could not be used; every call returns this message.
+    Broken(String),
+}
+
+/// A handle to a cache; cheap to clone.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> tiny::Result<()> {
+/// use std::time::Duration;
+///
+/// let cache = tiny::cache();
+/// cache.set("greeting", &"hello", Some(Duration::from_secs(60))).await?;
+/// assert_eq!(cache.get::<String>("greeting").await?.as_deref(), Some("hello"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    limits: QueueLimits,
+}
+
+static GLOBAL: OnceLock<Cache> = OnceLock::new();
+
+/// The process-wide cache, built on first use from `TINY_CACHE_URL` (or the
+/// one [`CacheBuilder::install`]ed before).
+///
+/// Never panics: when the configuration is unusable (a malformed URL, the
+/// `redis` feature missing), every call on the handle returns an `Err` that
+/// says what to fix; [`try_cache`] reports it up front.
+pub fn cache() -> Cache {
+    GLOBAL.get_or_init(Cache::from_env).clone()
+}
+
+/// [`cache()`], or the configuration error that makes it unusable.
+///
+/// ```
+/// let cache = tiny::try_cache().expect("TINY_CACHE_URL is unset here: the in-process cache");
+/// ```
+pub fn try_cache() -> Result<Cache> {
+    let cache = cache();
+    cache.backend()?;
+    Ok(cache)
+}
+
+impl Cache {
+    /// A builder for a cache other than the environment's.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
+    }
+
+    fn from_env() -> Cache {
+        let mut builder = Cache::builder();
+        let mut problems = Vec::new();
+        if let Ok(url) = std::env::var("TINY_CACHE_URL")
+            && !url.trim().is_empty()
+        {
+            builder = builder.url(url.trim());
+        }
+        match std::env::var("TINY_QUEUE_MAX_LEN").map(|v| v.trim().parse::<usize>()) {
+            Ok(Ok(n)) if n > 0 => builder = builder.queue_max_len(n),
+            Ok(_) => problems.push("TINY_QUEUE_MAX_LEN must be a whole number above 0"),
+            Err(_) => {}
+        }
+        match std::env::var("TINY_QUEUE_TTL").map(|v| v.trim().parse::<u64>()) {
+            Ok(Ok(s)) if s > 0 => builder = builder.queue_ttl(Duration::from_secs(s)),
+            Ok(_) => problems.push("TINY_QUEUE_TTL must be a whole number of seconds above 0"),
+            Err(_) => {}
+        }
+        let built = if problems.is_empty() {
+            builder.build()
+        } else {
+            Err(Error::internal(problems.join("; ")))
+        };
+        built.unwrap_or_else(|error| Cache {
+            inner: Arc::new(Inner {
+                state: State::Broken(error.message().to_owned()),
+                limits: builder.limits,
+            }),
+        })
+    }
+
+    fn backend(&self) -> Result<&Backend> {
+        match &self.inner.state {
+            State::Ready(backend) => Ok(backend),
+            State::Broken(message) => Err(Error::internal(message.clone())),
+        }
+    }
+
+    /// Checks the backend answers (for Redis: connects and sends `PING`).
+    pub async fn ping(&self) -> Result<()> {
+        match self.backend()? {
+            Backend::Memory(_) => Ok(()),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.ping().await,
+        }
+    }
+
+    /// The value under `key`, or `None`; an `Err` when it does not decode as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let raw = match self.backend()? {
+            Backend::Memory(memory) => memory.get(key),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.get(key).await?,
+        };
+        raw.map(|raw| decode(key, &raw)).transpose()
+    }
+
+    /// Stores `value` under `key`, for `ttl` (`None`: until deleted or evicted).
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let raw = encode(key, value)?;
+        match self.backend()? {
+            Backend::Memory(memory) => {
+                memory.set(key, raw, ttl);
+                Ok(())
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.set(key, raw, ttl).await,
+        }
+    }
+
+    /// Removes `key`; true when it was there.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.delete(key)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.delete(key).await,
+        }
+    }
+
+    /// The value under `key`; when absent, computes it with `f`, stores it
+    /// for `ttl` and returns it.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> tiny::Result<()> {
+    /// let total: u64 = tiny::cache()
+    ///     .remember("stats:total", None, || async { 42 })
+    ///     .await?;
+    /// assert_eq!(total, 42);
+    /// # Ok(()) }
+    /// ```
+    pub async fn remember<T, F, Fut>(&self, key: &str, ttl: Option<Duration>, f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        if let Some(value) = self.get(key).await? {
+            return Ok(value);
+        }
+        let value = f().await;
+        self.set(key, &value, ttl).await?;
+        Ok(value)
+    }
+
+    /// Every value whose key starts with `prefix`, sorted by key.
+    pub async fn get_by_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
+        let mut raw = match self.backend()? {
+            Backend::Memory(memory) => memory.get_by_prefix(prefix),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.get_by_prefix(prefix).await?,
+        };
+        raw.sort_by(|a, b| a.0.cmp(&b.0));
+        raw.into_iter()
+            .map(|(key, raw)| decode(&key, &raw).map(|value| (key, value)))
+            .collect()
+    }
+
+    /// Removes every key starting with `prefix`; returns how many were removed.
+    pub async fn delete_by_prefix(&self, prefix: &str) -> Result<usize> {
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.delete_by_prefix(prefix)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.delete_by_prefix(prefix).await,
+        }
+    }
+
+    /// Appends `message` to `key`'s queue; fails when the queue is full.
+    pub(crate) async fn push(&self, key: &str, message: String) -> Result<()> {
+        let limits = self.inner.limits;
+        match self.backend()? {
+            Backend::Memory(memory) => memory.push(key, message, limits),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.push(key, message, limits).await,
+        }
+    }
+
+    /// Takes the oldest message of `key`'s queue, atomically.
+    pub(crate) async fn take(&self, key: &str) -> Result<Option<String>> {
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.take(key)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.take(key, self.inner.limits).await,
+        }
+    }
+
+    /// How many unread messages `key`'s queue holds.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> tiny::Result<()> {
+    /// tiny::sse().send_key("jobs:7", "started").await?;
+    /// assert_eq!(tiny::cache().queue_len("jobs:7").await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn queue_len(&self, key: &str) -> Result<usize> {
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.queue_len(key)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.queue_len(key).await,
+        }
+    }
+
+    /// Registers for wake-ups on `key`'s queue.
+    pub(crate) fn watch(&self, key: &str) -> Result<Waiter> {
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.watch(key)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => Ok(redis.watch(key)),
+        }
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::internal(format!("the value for `{key}` cannot be serialized: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T> {
+    serde_json::from_str(raw).map_err(|e| {
+        Error::internal(format!(
+            "the value under `{key}` does not decode as {}: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+/// Configures a [`Cache`]: its backend and the bounds of its key queues.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let cache = tiny::cache::Cache::builder()
+///     .queue_max_len(50_000)
+///     .queue_ttl(Duration::from_secs(3600))
+///     .build()
+///     .unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct CacheBuilder {
+    url: Option<String>,
+    limits: QueueLimits,
+    memory_capacity: u64,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            limits: QueueLimits {
+                max_len: DEFAULT_QUEUE_MAX_LEN,
+                ttl: DEFAULT_QUEUE_TTL,
+            },
+            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// `redis://host:port/db` for Redis (feature `redis`); unset: in process.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Messages a key's queue may hold before `send_key` fails (default 10 000).
+    pub fn queue_max_len(mut self, max_len: usize) -> Self {
+        self.limits.max_len = max_len.max(1);
+        self
+    }
+
+    /// How long unread messages live after the last send to their key (default 1 day).
+    pub fn queue_ttl(mut self, ttl: Duration) -> Self {
+        self.limits.ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Entries the in-process cache keeps (default 100 000); unused with Redis.
+    pub fn memory_capacity(mut self, entries: u64) -> Self {
+        self.memory_capacity = entries;
+        self
+    }
+
+    /// Builds the cache; fails when the URL is malformed or its backend is
+    /// not compiled in. Connects lazily.
+    pub fn build(&self) -> Result<Cache> {
+        let backend = match self.url.as_deref() {
+            None => Backend::Memory(memory::MemoryBackend::new(self.memory_capacity)),
+            Some(url) => url_backend(url)?,
+        };
+        Ok(Cache {
+            inner: Arc::new(Inner {
+                state: State::Ready(backend),
+                limits: self.limits,
+            }),
+        })
+    }
+
+    /// Builds the cache and makes it what [`cache()`] returns; fails when
+    /// `cache()` was already used.
+    pub fn install(&self) -> Result<Cache> {
+        let cache = self.build()?;
+        GLOBAL.set(cache.clone()).map_err(|_| {
+            Error::internal("tiny::cache() is already in use: install the cache before its first use")
+        })?;
+        Ok(cache)
+    }
+}
+
+fn url_backend(url: &str) -> Result<Backend> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") {
+        #[cfg(feature = "redis")]
+        return Ok(Backend::Redis(Arc::new(redis::RedisBackend::new(url)?)));
+        #[cfg(not(feature = "redis"))]
+        return Err(Error::internal(format!(
+            "TINY_CACHE_URL is a Redis URL but tiny was built without its `redis` feature: \
+             tiny = {{ features = [\"redis\"] }} (URL: {})",
+            url.split('@').next_back().unwrap_or(url)
+        )));
+    }
+    Err(Error::internal(format!(
+        "TINY_CACHE_URL `{}` is not supported: leave it unset for the in-process cache, \
+         or use redis://host:port/db",
+        url.split('@').next_back().unwrap_or(url)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn values_round_trip_as_json() {
+        let cache = Cache::builder().build().unwrap();
+        cache.set("n", &5u32, None).await.unwrap();
+        assert_eq!(cache.get::<u32>("n").await.unwrap(), Some(5));
+        assert!(cache.get::<String>("n").await.is_err());
+        assert!(cache.delete("n").await.unwrap());
+        assert_eq!(cache.get::<u32>("n").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn prefixes() {
+        let cache = Cache::builder().build().unwrap();
+        for key in ["a:2", "a:1", "b:1"] {
+            cache.set(key, key, None).await.unwrap();
+        }
+        let found: Vec<(String, String)> = cache.get_by_prefix("a:").await.unwrap();
+        assert_eq!(found, vec![("a:1".into(), "a:1".into()), ("a:2".into(), "a:2".into())]);
+        assert_eq!(cache.delete_by_prefix("a:").await.unwrap(), 2);
+        assert_eq!(cache.get::<String>("b:1").await.unwrap().as_deref(), Some("b:1"));
+    }
+
+    #[tokio::test]
+    async fn remember_computes_once() {
+        let cache = Cache::builder().build().unwrap();
+        let mut calls = 0;
+        for _ in 0..3 {
+            let v: u32 = cache
+                .remember("r", None, || {
+                    calls += 1;
+                    async { 7 }
+                })
+                .await
+                .unwrap();
+            assert_eq!(v, 7);
+        }
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn ttl_expires_values() {
+        let cache = Cache::builder().build().unwrap();
+        cache.set("t", &1, Some(Duration::from_millis(50))).await.unwrap();
+        cache.set("forever", &1, None).await.unwrap();
+        // moka reads the real clock: wait past the TTL.
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(cache.get::<i32>("t").await.unwrap(), None);
+        assert_eq!(cache.get::<i32>("forever").await.unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn queues_are_fifo_bounded_and_keep_falsy_values() {
+        let cache = Cache::builder().queue_max_len(3).build().unwrap();
+        for m in ["0", "", "false"] {
+            cache.push("q", m.to_owned()).await.unwrap();
+        }
+        let full = cache.push("q", "x".into()).await.unwrap_err();
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(full.message().contains("`q`"));
+        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some("0"));
+        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some(""));
+        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some("false"));
+        assert_eq!(cache.take("q").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn unread_messages_expire() {
+        let cache = Cache::builder()
+            .queue_ttl(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        cache.push("q", "old".into()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.take("q").await.unwrap(), None);
+    }
+
+    #[test]
+    fn unsupported_urls_say_what_to_do() {
+        let error = Cache::builder().url("memcached://x").build().unwrap_err();
+        assert!(error.message().contains("redis://"), "{error}");
+    }
+}
