@@ -2,7 +2,9 @@
 //! an event-stream client with a WHATWG-conformant parser.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod examples;
 pub mod parser;
+pub mod services;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +57,11 @@ impl TestServer {
             .expect("server task panicked")
     }
 
+    /// [`TestServer::events`] taking its path by value, for many at once.
+    pub fn events_owned(&self, path: String) -> impl Future<Output = EventReader> + '_ {
+        async move { self.events(&path).await }
+    }
+
     /// Opens an event stream and checks it answered 200 with SSE headers.
     pub async fn events(&self, path: &str) -> EventReader {
         let response = client()
@@ -65,7 +72,8 @@ impl TestServer {
             .expect("request failed");
         assert_eq!(response.status(), 200, "GET {path}");
         assert_eq!(
-            response.headers()["content-type"], "text/event-stream",
+            response.headers()["content-type"],
+            "text/event-stream",
             "GET {path}"
         );
         EventReader::new(response)

@@ -241,8 +241,10 @@ impl App {
                 // Home answers only `/`: as a catch-all it would hide every 404.
                 router = router.route("/", method_router);
             } else {
+                // The path itself, with a trailing slash, and every deeper path.
                 router = router
                     .route(controller.path, method_router.clone())
+                    .route(&format!("{}/", controller.path), method_router.clone())
                     .route(&format!("{}/{{*rest}}", controller.path), method_router);
             }
         }
@@ -252,6 +254,9 @@ impl App {
     /// Binds `TINY_ADDR` (default `127.0.0.1:8080`), prints
     /// `listening on http://ADDR` on stdout, and serves until SIGINT or
     /// SIGTERM; then open streams end and the server drains.
+    ///
+    /// Fails before listening when `TINY_ADDR` is malformed, or when
+    /// `TINY_CACHE_URL` is set but unusable (malformed, Redis unreachable).
     pub async fn serve(self) -> Result<()> {
         init_tracing();
         let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
@@ -260,6 +265,7 @@ impl App {
                 "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
             ))
         })?;
+        check_cache().await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::internal(format!("cannot listen on {addr}: {e}")).with_source(e))?;
@@ -292,6 +298,15 @@ impl App {
             .await?;
         Ok(())
     }
+}
+
+/// With `TINY_CACHE_URL` set, the cache must be usable before the first
+/// request: a malformed URL or an unreachable Redis stops the start.
+async fn check_cache() -> Result<()> {
+    if std::env::var_os("TINY_CACHE_URL").is_none() {
+        return Ok(());
+    }
+    crate::try_cache()?.ping().await
 }
 
 async fn not_found(uri: Uri) -> impl IntoResponse {

@@ -97,16 +97,15 @@ impl Error {
     }
 }
 
+/// Readable, since `main` returning `Err` prints the `Debug` form: the
+/// message, the status, and the cause.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut debug = f.debug_struct("Error");
-        debug
-            .field("status", &self.status.as_u16())
-            .field("message", &self.message);
+        write!(f, "{} (HTTP {})", self.message, self.status.as_u16())?;
         if let Some(source) = &self.source {
-            debug.field("source", source);
+            write!(f, "\n\nCaused by:\n    {source}")?;
         }
-        debug.finish()
+        Ok(())
     }
 }
 

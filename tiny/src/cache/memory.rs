@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 
 use super::QueueLimits;
-use super::wake::{Wakers, Waiter};
+use super::wake::{Waiter, Wakers};
 use crate::Result;
 
 #[derive(Clone)]
@@ -99,7 +99,9 @@ impl MemoryBackend {
             .filter(|(key, _)| key.starts_with(prefix))
             .map(|(key, _)| key)
             .collect();
-        keys.iter().filter(|key| self.values.remove(key.as_str()).is_some()).count()
+        keys.iter()
+            .filter(|key| self.values.remove(key.as_str()).is_some())
+            .count()
     }
 
     pub(crate) fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
@@ -155,7 +157,9 @@ impl MemoryBackend {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Sections under this lock do not panic; a poisoned map is still consistent.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Debug for MemoryBackend {

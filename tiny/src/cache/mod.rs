@@ -230,7 +230,10 @@ impl Cache {
     }
 
     /// Every value whose key starts with `prefix`, sorted by key.
-    pub async fn get_by_prefix<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, T)>> {
+    pub async fn get_by_prefix<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>> {
         let mut raw = match self.backend()? {
             Backend::Memory(memory) => memory.get_by_prefix(prefix),
             #[cfg(feature = "redis")]
@@ -386,14 +389,19 @@ impl CacheBuilder {
     pub fn install(&self) -> Result<Cache> {
         let cache = self.build()?;
         GLOBAL.set(cache.clone()).map_err(|_| {
-            Error::internal("tiny::cache() is already in use: install the cache before its first use")
+            Error::internal(
+                "tiny::cache() is already in use: install the cache before its first use",
+            )
         })?;
         Ok(cache)
     }
 }
 
 fn url_backend(url: &str) -> Result<Backend> {
-    if url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") {
+    if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("redis+unix://")
+    {
         #[cfg(feature = "redis")]
         return Ok(Backend::Redis(Arc::new(redis::RedisBackend::new(url)?)));
         #[cfg(not(feature = "redis"))]
@@ -431,9 +439,15 @@ mod tests {
             cache.set(key, key, None).await.unwrap();
         }
         let found: Vec<(String, String)> = cache.get_by_prefix("a:").await.unwrap();
-        assert_eq!(found, vec![("a:1".into(), "a:1".into()), ("a:2".into(), "a:2".into())]);
+        assert_eq!(
+            found,
+            vec![("a:1".into(), "a:1".into()), ("a:2".into(), "a:2".into())]
+        );
         assert_eq!(cache.delete_by_prefix("a:").await.unwrap(), 2);
-        assert_eq!(cache.get::<String>("b:1").await.unwrap().as_deref(), Some("b:1"));
+        assert_eq!(
+            cache.get::<String>("b:1").await.unwrap().as_deref(),
+            Some("b:1")
+        );
     }
 
     #[tokio::test]
@@ -456,7 +470,10 @@ mod tests {
     #[tokio::test]
     async fn ttl_expires_values() {
         let cache = Cache::builder().build().unwrap();
-        cache.set("t", &1, Some(Duration::from_millis(50))).await.unwrap();
+        cache
+            .set("t", &1, Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
         cache.set("forever", &1, None).await.unwrap();
         // moka reads the real clock: wait past the TTL.
         tokio::time::sleep(Duration::from_millis(80)).await;

@@ -19,7 +19,7 @@ use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::QueueLimits;
-use super::wake::{Wakers, Waiter};
+use super::wake::{Waiter, Wakers};
 use crate::{Error, Result};
 
 /// The channel every push publishes the key on.
@@ -210,7 +210,9 @@ impl RedisBackend {
 
     pub(crate) async fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let mut connection = self.connection().await?;
-        let ttl_ms = u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = u64::try_from(limits.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let length: i64 = self
             .push
             .key(queue_key(key))
@@ -230,7 +232,11 @@ impl RedisBackend {
 
     /// `LPOP`, finished in its own task: if the caller is dropped while the
     /// command is in flight, a taken message goes back to the head.
-    pub(crate) async fn take(self: &Arc<Self>, key: &str, limits: QueueLimits) -> Result<Option<String>> {
+    pub(crate) async fn take(
+        self: &Arc<Self>,
+        key: &str,
+        limits: QueueLimits,
+    ) -> Result<Option<String>> {
         let mut connection = self.connection().await?;
         let backend = Arc::clone(self);
         let key = key.to_owned();
@@ -251,9 +257,16 @@ impl RedisBackend {
             .map_err(|_| Error::internal("the Redis take task ended without an answer"))?
     }
 
-    pub(crate) async fn requeue(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
+    pub(crate) async fn requeue(
+        &self,
+        key: &str,
+        message: String,
+        limits: QueueLimits,
+    ) -> Result<()> {
         let mut connection = self.connection().await?;
-        let ttl_ms = u64::try_from(limits.ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = u64::try_from(limits.ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.requeue
             .key(queue_key(key))
             .arg(message)
@@ -307,9 +320,13 @@ async fn subscribe(client: redis::Client, wakers: Arc<Wakers>, shown_url: String
                     }
                     tracing::warn!(url = %shown_url, "Redis wake subscription lost; reconnecting");
                 }
-                Err(error) => tracing::warn!(url = %shown_url, %error, "cannot subscribe for wake-ups"),
+                Err(error) => {
+                    tracing::warn!(url = %shown_url, %error, "cannot subscribe for wake-ups")
+                }
             },
-            Ok(Err(error)) => tracing::warn!(url = %shown_url, %error, "cannot connect for wake-ups"),
+            Ok(Err(error)) => {
+                tracing::warn!(url = %shown_url, %error, "cannot connect for wake-ups")
+            }
             Err(_) => tracing::warn!(url = %shown_url, "timed out connecting for wake-ups"),
         }
         tokio::time::sleep(backoff).await;

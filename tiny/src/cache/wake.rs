@@ -47,7 +47,10 @@ impl Wakers {
     /// Wakes every consumer: after a gap in wake-ups (a lost subscription),
     /// anything may have been sent meanwhile.
     pub(crate) fn wake_all(&self) {
-        let all: Vec<_> = lock(&self.keys).values().filter_map(Weak::upgrade).collect();
+        let all: Vec<_> = lock(&self.keys)
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
         for notify in all {
             notify.notify_waiters();
         }
@@ -80,7 +83,9 @@ impl Drop for Waiter {
 /// The map is only touched by short, non-panicking sections; a poisoned
 /// lock still holds a consistent map.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -93,7 +98,11 @@ mod tests {
         let a1 = wakers.watch("a");
         let a2 = wakers.watch("a");
         let b = wakers.watch("b");
-        let (n1, n2, nb) = (a1.notify.notified(), a2.notify.notified(), b.notify.notified());
+        let (n1, n2, nb) = (
+            a1.notify.notified(),
+            a2.notify.notified(),
+            b.notify.notified(),
+        );
         tokio::pin!(n1, n2, nb);
         n1.as_mut().enable();
         n2.as_mut().enable();

@@ -1,0 +1,26 @@
+//! Building and running the example binaries, as a user would.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The path of `examples/<name>.rs` built with the suite's features.
+/// Runs `cargo build --example <name>` (a no-op once `tests/run.sh` built
+/// the examples), so a test never runs a stale binary.
+pub fn example_binary(name: &str) -> PathBuf {
+    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    let _guard = LOCK.get_or_init(Default::default).lock();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["build", "--quiet", "--all-features", "--example", name])
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let binary = target.join("debug").join("examples").join(name);
+    assert!(binary.exists(), "{} was not built", binary.display());
+    binary
+}
