@@ -58,11 +58,11 @@ mod error;
 mod request;
 pub mod sse;
 
-pub use cache::{cache, try_cache};
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
 pub use axum::Json;
 pub use axum::http;
 pub use axum::response::Html;
+pub use cache::{cache, try_cache};
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use request::{PathSections, Request};

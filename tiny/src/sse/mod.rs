@@ -139,6 +139,8 @@ impl Sse {
         let cache = crate::cache();
         cache.ping().await?;
         let waiter = cache.watch(&key)?;
-        Ok(EventStream::new(Box::pin(key::source(cache, key, waiter, every))))
+        Ok(EventStream::new(Box::pin(key::source(
+            cache, key, waiter, every,
+        ))))
     }
 }
