@@ -462,3 +462,42 @@ async fn killed_redis_connections_are_survived() {
     assert_eq!(reader.data().await, "after", "the open stream kept going");
     let _: () = admin.del(format!("tiny:sse:queue:{key}")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_answers_503_with_retry_after() {
+    // Nothing listens on port 1.
+    tiny::cache::Cache::builder()
+        .url("redis://127.0.0.1:1/0")
+        .install()
+        .unwrap();
+    let server = server().await;
+    let response = client()
+        .get(server.url(&format!("/queue/{}", unique("down"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(response.text().await.unwrap().contains("redis://127.0.0.1:1"));
+    let error = tiny::sse().send_key("test:x", "m").await.unwrap_err();
+    assert_eq!(error.status(), 503);
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_bad_cache_url() {
+    let binary = support::examples::example_binary("user_updates");
+    for (url, expected) in [
+        ("bogus://x", "TINY_CACHE_URL `bogus://x` is not supported"),
+        ("redis://127.0.0.1:1/0", "cannot reach Redis at redis://127.0.0.1:1/0"),
+    ] {
+        let output = Command::new(&binary)
+            .env("TINY_CACHE_URL", url)
+            .env("TINY_ADDR", "127.0.0.1:0")
+            .output()
+            .expect("run user_updates");
+        assert!(!output.status.success(), "started with TINY_CACHE_URL={url}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(output.stdout.is_empty(), "printed `listening on` with {url}");
+    }
+}

@@ -385,6 +385,74 @@ mod tests {
         assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
+    async fn backend() -> Arc<RedisBackend> {
+        // Needs the real Redis at `TINY_TEST_REDIS_URL` (tests/run.sh starts it).
+        let url = std::env::var("TINY_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+        let backend = Arc::new(RedisBackend::new(&url).unwrap());
+        backend
+            .ping()
+            .await
+            .unwrap_or_else(|e| panic!("Redis is needed at {url}: {e}"));
+        backend
+    }
+
+    const LIMITS: QueueLimits = QueueLimits {
+        max_len: 10,
+        ttl: Duration::from_secs(60),
+    };
+
+    #[tokio::test]
+    async fn a_take_abandoned_in_flight_is_not_lost() {
+        let backend = backend().await;
+        let key = format!(
+            "abandoned-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        );
+        backend.push(&key, "only".into(), LIMITS).await.unwrap();
+        // Polled once, then dropped: its task is spawned, the caller is gone.
+        assert!(futures_util::FutureExt::now_or_never(backend.take(&key, LIMITS)).is_none());
+        // On this single-threaded runtime, let that task send its LPOP first,
+        // so every take below is ordered after it on the connection.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(message) = backend.take(&key, LIMITS).await.unwrap() {
+                assert_eq!(message, "only");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the abandoned message was lost"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn requeue_puts_the_message_at_the_head() {
+        let backend = backend().await;
+        let key = format!(
+            "head-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        );
+        backend.push(&key, "b".into(), LIMITS).await.unwrap();
+        backend.requeue(&key, "a".into(), LIMITS).await.unwrap();
+        assert_eq!(
+            backend.take(&key, LIMITS).await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            backend.take(&key, LIMITS).await.unwrap().as_deref(),
+            Some("b")
+        );
+        assert_eq!(backend.take(&key, LIMITS).await.unwrap(), None);
+    }
+
     #[test]
     fn a_malformed_url_names_itself() {
         let error = RedisBackend::new("redis://:pw@[bad").unwrap_err();
