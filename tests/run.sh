@@ -38,7 +38,15 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 fi
 
+# Chromium and chromedriver for tests/browser.rs.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
+fi
+
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+# The examples the tests run as processes, built once up front.
+cargo build --all-features --examples
 
 cargo nextest run --workspace --all-features --no-fail-fast
 cargo test --workspace --all-features --doc

@@ -1,0 +1,129 @@
+//! The examples in a real headless Chromium: what a person opening the pages sees.
+
+mod support;
+
+use std::time::Duration;
+
+use support::TestServer;
+use support::browser::{Browser, ExampleServer};
+use tiny::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_page_shows_new_values() {
+    let server = ExampleServer::start("heartbeat", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for("two beats", "Number(document.getElementById('count').textContent) >= 2")
+        .await;
+    let ts = browser.eval("document.getElementById('ts').textContent").await;
+    assert_ne!(ts, "…", "the time was filled in from the frame's JSON");
+    let status = browser.eval("document.getElementById('status').textContent").await;
+    assert_eq!(status, "connected");
+    browser.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_progress_events_update_the_dashboard_and_done_closes_it() {
+    let server = ExampleServer::start("dashboard", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    // The unnamed first message went through onmessage and JSON.parse.
+    browser
+        .wait_for("the start message", "document.getElementById('log').textContent.includes('job started')")
+        .await;
+    // Named `progress` events moved the bar.
+    browser
+        .wait_for("progress", "document.getElementById('bar').value > 0")
+        .await;
+    // `[DONE]` made the page close its EventSource.
+    browser
+        .wait_for("the stream to be closed", "window.es.readyState === EventSource.CLOSED")
+        .await;
+    assert_eq!(browser.eval("document.getElementById('bar').value").await, 100);
+    assert_eq!(browser.eval("document.getElementById('state').textContent").await, "done");
+    // The stream asked for a 500 ms retry: a reconnect would have opened
+    // again well within this wait. None follows a closed EventSource.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(browser.eval("window.opens").await, 1, "the page reconnected after [DONE]");
+    browser.close().await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reconnects_by_itself_after_a_server_restart() {
+    let server = ExampleServer::start("heartbeat", "127.0.0.1:0");
+    let addr = server.addr;
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for("a beat", "Number(document.getElementById('count').textContent) >= 1")
+        .await;
+    server.stop();
+    browser
+        .wait_for(
+            "the page to notice",
+            "document.getElementById('status').textContent.startsWith('disconnected')",
+        )
+        .await;
+    let before = browser
+        .eval("Number(document.getElementById('count').textContent)")
+        .await
+        .as_u64()
+        .unwrap();
+    let restarted = ExampleServer::start("heartbeat", &addr.to_string());
+    browser
+        .wait_for(
+            "a beat from the restarted server",
+            &format!("Number(document.getElementById('count').textContent) > {before}"),
+        )
+        .await;
+    assert_eq!(browser.eval("document.getElementById('status').textContent").await, "connected");
+    browser.close().await;
+    restarted.stop();
+}
+
+/// Six streams of one page: HTTP/1.1 browsers allow six connections per host.
+#[controller(path = "/ticks")]
+pub struct Ticks;
+
+#[controller]
+impl Ticks {
+    fn get(&self, req: &Request) -> EventStream {
+        let n = req.path().section.clone();
+        tiny::sse().stream(
+            move || std::future::ready(Some(n.clone())),
+            Duration::from_millis(200),
+        )
+    }
+}
+
+#[controller]
+pub struct Home;
+
+#[controller]
+impl Home {
+    fn get(&self) -> Html<&'static str> {
+        Html(
+            r#"<!doctype html><meta charset="utf-8"><title>six</title><script>
+            window.got = [0, 0, 0, 0, 0, 0];
+            for (let i = 0; i < 6; i++) {
+              const es = new EventSource('/ticks/' + i);
+              es.onmessage = ({ data }) => { if (data === String(i)) window.got[i] += 1; };
+            }
+            </script>"#,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_streams_from_one_page_all_receive() {
+    let server = TestServer::start(tiny::App::empty().mount::<Ticks>().mount::<Home>()).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for("every stream to receive twice", "window.got.every(n => n >= 2)")
+        .await;
+    browser.close().await;
+}
