@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt as _};
-use tokio::time::{MissedTickBehavior, interval};
+use tokio::time::{Interval, MissedTickBehavior, interval};
 
 use super::event::IntoEvent;
 use super::response::Frame;
@@ -18,17 +18,23 @@ where
     Fut: Future<Output = Option<T>> + Send + 'static,
     T: IntoEvent + 'static,
 {
-    let mut ticks = interval(every.max(Duration::from_millis(1)));
-    // A slow producer delays the next call instead of triggering a burst.
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    futures_util::stream::unfold((produce, ticks), |(mut produce, mut ticks)| async move {
+    // The timer is made on the first poll, inside the runtime, so building
+    // a stream outside one (in a test, before serving) is fine.
+    let period = every.max(Duration::from_millis(1));
+    futures_util::stream::unfold((produce, None), move |(mut produce, ticks)| async move {
+        let mut ticks: Interval = ticks.unwrap_or_else(|| {
+            let mut ticks = interval(period);
+            // A slow producer delays the next call instead of triggering a burst.
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            ticks
+        });
         loop {
             ticks.tick().await;
             let Some(value) = produce().await else {
                 continue;
             };
             match value.into_event() {
-                Ok(event) => return Some((Frame::Event(event), (produce, ticks))),
+                Ok(event) => return Some((Frame::Event(event), (produce, Some(ticks)))),
                 Err(error) => {
                     tracing::error!(%error, "poll producer returned an event that cannot be sent")
                 }

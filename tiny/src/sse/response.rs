@@ -140,7 +140,8 @@ impl IntoResponse for EventStream {
 
 struct KeepAlive {
     every: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// Made on the first poll, inside the runtime.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 /// The body of every event stream.
@@ -168,10 +169,7 @@ impl SseBody {
         };
         Self {
             source,
-            keep_alive: keep_alive.map(|every| KeepAlive {
-                every,
-                sleep: Box::pin(tokio::time::sleep(every)),
-            }),
+            keep_alive: keep_alive.map(|every| KeepAlive { every, sleep: None }),
             opening: Some(Bytes::from(opening)),
             shutdown: Box::pin(shutdown.cancelled_owned()),
             finished: false,
@@ -179,11 +177,12 @@ impl SseBody {
     }
 
     fn sent_a_frame(&mut self) {
-        if let Some(keep_alive) = &mut self.keep_alive {
-            keep_alive
-                .sleep
-                .as_mut()
-                .reset(Instant::now() + keep_alive.every);
+        if let Some(KeepAlive {
+            every,
+            sleep: Some(sleep),
+        }) = &mut self.keep_alive
+        {
+            sleep.as_mut().reset(Instant::now() + *every);
         }
     }
 }
@@ -240,7 +239,11 @@ impl http_body::Body for SseBody {
             }
         }
         if let Some(keep_alive) = &mut this.keep_alive {
-            ready!(keep_alive.sleep.as_mut().poll(cx));
+            let every = keep_alive.every;
+            let sleep = keep_alive
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+            ready!(sleep.as_mut().poll(cx));
             this.sent_a_frame();
             return Poll::Ready(Some(Ok(BodyFrame::data(Bytes::from_static(
                 KEEP_ALIVE_FRAME,
