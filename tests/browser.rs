@@ -163,3 +163,56 @@ async fn six_streams_from_one_page_all_receive() {
         .await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_updates_page_receives_what_its_form_sends() {
+    let server = ExampleServer::start("user_updates", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for(
+            "the stream to open",
+            "document.getElementById('status').textContent === 'following user 42'",
+        )
+        .await;
+    // Type a message and submit the form, as a person would.
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Id("message"))
+        .await
+        .unwrap();
+    input
+        .send_keys(r#"{"status":"processed","order":1234}"#)
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#send button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the message in the list",
+            r#"document.getElementById('updates').textContent.includes('"order":1234')"#,
+        )
+        .await;
+    // A producer elsewhere (here: plain HTTP) reaches the same page.
+    let sent = support::client()
+        .post(server.url("/user-updates/42"))
+        .body("[DONE]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    browser
+        .wait_for(
+            "[DONE] to close the stream",
+            "document.getElementById('status').textContent === 'done'",
+        )
+        .await;
+    browser.close().await;
+    server.stop();
+}
