@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn json_requires_a_json_content_type() {
-        #[derive(serde::Deserialize)]
+        #[derive(Debug, serde::Deserialize)]
         struct Order {
             _id: u32,
         }

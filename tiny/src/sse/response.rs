@@ -253,7 +253,7 @@ impl http_body::Body for SseBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::stream;
+    use futures_util::{StreamExt as _, stream};
     use http_body_util::BodyExt;
 
     fn body(frames: Vec<Frame>, keep_alive: Option<Duration>) -> SseBody {
