@@ -108,9 +108,15 @@ impl Users {
         let user: NewUser = req.json()?;
         let name = user.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(tiny::Error::bad_request("`name` must be 1 to 100 characters"));
+            return Err(tiny::Error::bad_request(
+                "`name` must be 1 to 100 characters",
+            ));
         }
-        let email = user.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let email = user
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
         let db = db().await?;
         let row = db
             .query_one(

@@ -65,7 +65,8 @@ impl TestServer {
             .expect("request failed");
         assert_eq!(response.status(), 200, "GET {path}");
         assert_eq!(
-            response.headers()["content-type"], "text/event-stream",
+            response.headers()["content-type"],
+            "text/event-stream",
             "GET {path}"
         );
         EventReader::new(response)
