@@ -9,6 +9,10 @@
 use crate::{Error, Result};
 
 /// The longest channel name PostgreSQL accepts, in bytes (`NAMEDATALEN - 1`).
+///
+/// ```
+/// assert!("user_updates".len() <= tiny::pg::MAX_CHANNEL_LEN);
+/// ```
 pub const MAX_CHANNEL_LEN: usize = 63;
 
 /// Checks that `channel` is a name PostgreSQL keeps as written: 1 to 63

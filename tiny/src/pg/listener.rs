@@ -38,7 +38,11 @@ use crate::sse::EventStream;
 use crate::{Error, Result};
 
 /// How many frames a channel keeps for subscribers that are behind; one
-/// further behind is ended.
+/// further behind is ended. Change it with [`ListenerBuilder::backlog`].
+///
+/// ```
+/// assert_eq!(tiny::pg::DEFAULT_BACKLOG, 256);
+/// ```
 pub const DEFAULT_BACKLOG: usize = 256;
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,6 +116,12 @@ impl Listener {
     /// Errors: 400 when `channel` is empty, longer than
     /// [`MAX_CHANNEL_LEN`](super::MAX_CHANNEL_LEN) bytes or holds a NUL;
     /// 503 with `Retry-After` while the database is unreachable.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tiny::pg::Listener) -> tiny::Result<()> {
+    /// let stream: tiny::sse::EventStream = listener.stream("audit_log").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn stream(&self, channel: &str) -> Result<EventStream> {
         let subscription = self.subscribe(channel).await?;
         Ok(crate::sse::pg::stream(subscription))
@@ -132,6 +142,13 @@ impl Listener {
     /// them (`pg_listening_channels()`, run on the listening connection):
     /// a channel appears while it has subscribers and disappears once its
     /// last one has left. 503 while the database is unreachable.
+    ///
+    /// ```no_run
+    /// # async fn run() -> tiny::Result<()> {
+    /// let channels = tiny::pg::listener()?.listening_channels().await?;
+    /// println!("pg streams in use: {channels:?}");
+    /// # Ok(()) }
+    /// ```
     pub async fn listening_channels(&self) -> Result<Vec<String>> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::ListeningChannels { reply })?;
@@ -140,6 +157,14 @@ impl Listener {
 
     /// The process id of the listening connection's server backend (as in
     /// `pg_stat_activity.pid`), or `None` while not connected.
+    ///
+    /// ```no_run
+    /// # async fn run() -> tiny::Result<()> {
+    /// if let Some(pid) = tiny::pg::listener()?.backend_pid().await {
+    ///     println!("SELECT * FROM pg_stat_activity WHERE pid = {pid}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn backend_pid(&self) -> Option<i32> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::BackendPid { reply }).ok()?;
@@ -165,6 +190,20 @@ fn stopped() -> Error {
 }
 
 /// The settings of a [`Listener`]; from [`Listener::builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tiny::Result<()> {
+/// let listener = tiny::pg::Listener::builder("postgres://postgres@127.0.0.1:5432/test")?
+///     .backlog(64)
+///     .connect_timeout(Duration::from_secs(2))
+///     .health_check(Duration::from_secs(5), Duration::from_secs(2))
+///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(10))
+///     .build()?; // does not connect yet
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ListenerBuilder {
     settings: Settings,

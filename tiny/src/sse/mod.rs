@@ -5,7 +5,7 @@
 //! - **poll**: a function called at once, then every period
 //!   ([`Sse::stream`], `#[sse(poll = 5)]`);
 //! - **key**: messages queued under a cache key by any task or process;
-//! - **pg**: PostgreSQL `NOTIFY` on a channel ([`Sse::stream_pg`],
+//! - **pg**: PostgreSQL `NOTIFY` on a channel (`Sse::stream_pg`,
 //!   `#[sse(pg = "user_updates")]`, with the `postgres` feature).
 //!
 //! Every mode ends in the same [`EventStream`] response: WHATWG framing,
