@@ -209,6 +209,12 @@ async fn a_row_inserted_through_the_seed_trigger_is_a_frame() {
     assert!(rows[0]["id"].is_i64() && rows[0]["created_at"].is_string());
     assert_eq!(rows[1]["name"], grace.as_str());
     assert_eq!(rows[1]["email"], Value::Null);
+    db.execute(
+        "DELETE FROM users WHERE name = $1 OR name = $2",
+        &[&ada, &grace],
+    )
+    .await
+    .expect("clean up");
     server.shutdown().await.expect("shutdown");
 }
 
@@ -584,13 +590,16 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
-/// A TCP proxy to PostgreSQL that can go silent: after `freeze`, the
-/// connections it had stop forwarding without closing, as after a network
-/// cut; new connections work.
+/// A TCP proxy to PostgreSQL that fakes network trouble: `freeze` makes the
+/// connections it has stop forwarding without closing (a network cut);
+/// `go_down` closes them all and refuses new ones (a database restart)
+/// until `come_back`.
 struct Proxy {
     port: u16,
+    /// Connections with a smaller id are frozen.
     cutoff: Arc<AtomicUsize>,
     next_id: Arc<AtomicUsize>,
+    down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Proxy {
@@ -599,30 +608,73 @@ impl Proxy {
         let port = tcp.local_addr().expect("addr").port();
         let cutoff = Arc::new(AtomicUsize::new(0));
         let next_id = Arc::new(AtomicUsize::new(0));
-        let (c, n) = (cutoff.clone(), next_id.clone());
+        let (down, _) = tokio::sync::watch::channel(false);
+        let (c, n, d) = (cutoff.clone(), next_id.clone(), down.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = tcp.accept().await {
+                if *d.borrow() {
+                    continue; // dropped: closed at once
+                }
                 let id = n.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(&upstream).await else {
                     continue;
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, id, c.clone()));
-                tokio::spawn(pump(server_read, client_write, id, c.clone()));
+                tokio::spawn(pump(
+                    client_read,
+                    server_write,
+                    id,
+                    c.clone(),
+                    d.subscribe(),
+                ));
+                tokio::spawn(pump(
+                    server_read,
+                    client_write,
+                    id,
+                    c.clone(),
+                    d.subscribe(),
+                ));
             }
         });
         Self {
             port,
             cutoff,
             next_id,
+            down,
         }
+    }
+
+    /// A `DATABASE_URL` through the proxy, with the user and database of `url`.
+    fn url(&self, url: &str) -> String {
+        let config: tokio_postgres::Config = url.parse().expect("DATABASE_URL");
+        let user = config.get_user().unwrap_or("postgres");
+        let dbname = config.get_dbname().unwrap_or("test");
+        format!("postgres://{user}@127.0.0.1:{}/{dbname}", self.port)
     }
 
     fn freeze(&self) {
         self.cutoff
             .store(self.next_id.load(Ordering::SeqCst), Ordering::SeqCst);
     }
+
+    fn go_down(&self) {
+        self.down.send_replace(true);
+    }
+
+    fn come_back(&self) {
+        self.down.send_replace(false);
+    }
+}
+
+fn upstream(url: &str) -> String {
+    let config: tokio_postgres::Config = url.parse().expect("DATABASE_URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
 }
 
 async fn pump(
@@ -630,15 +682,18 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     id: usize,
     cutoff: Arc<AtomicUsize>,
+    mut down: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        let Ok(n) = from.read(&mut buffer).await else {
-            return;
+        let n = tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(n) if n > 0 => n,
+                _ => return,
+            },
+            // Going down closes both halves (and so the connection).
+            _ = down.wait_for(|down| *down) => return,
         };
-        if n == 0 {
-            return;
-        }
         if id < cutoff.load(Ordering::SeqCst) {
             // Frozen: swallow this and everything after, close nothing
             // (both halves live on in this never-ending future).
@@ -653,17 +708,8 @@ async fn pump(
 #[tokio::test]
 async fn a_silently_dead_connection_is_found_by_the_health_check() {
     let (url, db) = require_database!();
-    let config: tokio_postgres::Config = url.parse().expect("DATABASE_URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let proxy = Proxy::start(format!("{host}:{port}")).await;
-    let user = config.get_user().unwrap_or("postgres");
-    let dbname = config.get_dbname().unwrap_or("test");
-    let proxied = format!("postgres://{user}@127.0.0.1:{}/{dbname}", proxy.port);
-    let listener = Listener::builder(&proxied)
+    let proxy = Proxy::start(upstream(&url)).await;
+    let listener = Listener::builder(&proxy.url(&url))
         .expect("builder")
         .health_check(Duration::from_millis(200), Duration::from_millis(500))
         .build()
@@ -679,6 +725,39 @@ async fn a_silently_dead_connection_is_found_by_the_health_check() {
     assert_eq!(resync.event, "resync");
     notify(&db, &channel, "after").await;
     assert_eq!(events.data().await, r#""after""#);
+}
+
+#[tokio::test]
+async fn streams_survive_a_database_outage_and_new_ones_get_503_meanwhile() {
+    let (url, db) = require_database!();
+    let proxy = Proxy::start(upstream(&url)).await;
+    let listener = Listener::builder(&proxy.url(&url))
+        .expect("builder")
+        .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(400))
+        .build()
+        .expect("listener");
+    let base = serve(listener.clone()).await;
+    let channel = unique("outage_");
+    let mut events = open(&base, &channel).await;
+    notify(&db, &channel, "before").await;
+    assert_eq!(events.data().await, r#""before""#);
+
+    proxy.go_down();
+    until("the listener noticed the outage", || async {
+        listener.backend_pid().await.is_none()
+    })
+    .await;
+    let refused = get(&base, &unique("new_")).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+
+    proxy.come_back();
+    let resync = events.next().await.expect("the stream stayed open");
+    assert_eq!(resync.event, "resync");
+    serde_json::from_str::<Value>(&resync.data).expect("resync data is JSON");
+    notify(&db, &channel, "after").await;
+    assert_eq!(events.data().await, r#""after""#);
+    open(&base, &unique("new_")).await; // new streams open again
 }
 
 /// Run as a child process by `app_run_fails_fast_without_a_usable_database_url`,
