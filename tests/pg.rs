@@ -59,8 +59,9 @@ impl Named {
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// The test database, or `None` (with a message) when it is absent outside
-/// CI. Under `CI=true` its absence fails the test.
+/// The test database at `DATABASE_URL` (which the app under test reads
+/// too). Its absence fails the test, naming it: a test never passes without
+/// its server.
 async fn database() -> Option<(String, Client)> {
     let Ok(url) = std::env::var("DATABASE_URL") else {
         return missing("DATABASE_URL is not set");
@@ -75,11 +76,7 @@ async fn database() -> Option<(String, Client)> {
 }
 
 fn missing<T>(why: &str) -> Option<T> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}: these tests need PostgreSQL (tests/run.sh starts one at 127.0.0.1:5432)");
-    }
-    eprintln!("SKIPPED: {why}; run `bash tests/run.sh`, which starts PostgreSQL");
-    None
+    panic!("{why}: these tests need PostgreSQL (bash tests/run.sh starts one at 127.0.0.1:5432)");
 }
 
 macro_rules! require_database {
@@ -760,18 +757,40 @@ async fn streams_survive_a_database_outage_and_new_ones_get_503_meanwhile() {
     open(&base, &unique("new_")).await; // new streams open again
 }
 
-/// Run as a child process by `app_run_fails_fast_without_a_usable_database_url`,
-/// with `DATABASE_URL` changed.
+/// `App::run` with this process's `DATABASE_URL`: a usable one lets the app
+/// start (the normal run), an unusable one stops it before serving. The
+/// second half runs in child processes started by
+/// `app_run_fails_fast_without_a_usable_database_url`, which set
+/// `TINY_TEST_EXPECT_NO_START` and change `DATABASE_URL`.
 #[tokio::test]
-#[ignore = "run as a child process by app_run_fails_fast_without_a_usable_database_url"]
-async fn child_app_run_with_the_environment_given() {
+async fn app_run_checks_database_url_before_serving() {
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let result = tiny::App::empty()
-        .mount::<PgChannel>()
-        .run(tcp, async {})
-        .await;
-    let error = result.expect_err("App::run must refuse to start");
-    println!("APP ERROR: {error}");
+    let addr = tcp.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(
+        tiny::App::empty()
+            .mount::<PgChannel>()
+            .run(tcp, async move {
+                let _ = stopped.await;
+            }),
+    );
+    if std::env::var_os("TINY_TEST_EXPECT_NO_START").is_some() {
+        let error = run
+            .await
+            .expect("run task")
+            .expect_err("App::run must refuse to start");
+        println!("APP ERROR: {error}");
+        return;
+    }
+    // Serving: a request reaches the app (an unknown path is its 404).
+    let response = support::client()
+        .get(format!("http://{addr}/nothing-here"))
+        .send()
+        .await
+        .expect("the app serves");
+    assert_eq!(response.status(), 404);
+    let _ = stop.send(());
+    run.await.expect("run task").expect("App::run ends cleanly");
 }
 
 #[test]
@@ -790,8 +809,9 @@ fn app_run_fails_fast_without_a_usable_database_url() {
     for (value, expected) in cases {
         let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
         child
-            .args(["--exact", "child_app_run_with_the_environment_given"])
-            .args(["--ignored", "--nocapture"]);
+            .args(["--exact", "app_run_checks_database_url_before_serving"])
+            .arg("--nocapture")
+            .env("TINY_TEST_EXPECT_NO_START", "1");
         match value {
             Some(value) => child.env("DATABASE_URL", value),
             None => child.env_remove("DATABASE_URL"),
