@@ -220,11 +220,18 @@ any other program — appears here as the trigger's <code>NOTIFY</code> arrives.
     if (response.ok) (await response.json()).forEach(user => show(user, false));
   }
 
-  const es = new EventSource('/user-updates');
-  es.onopen = () => { status.textContent = 'live'; refetch(); };
-  es.onmessage = ({ data }) => show(JSON.parse(data), true);
-  es.addEventListener('resync', () => { status.textContent = 'live (database reconnected)'; refetch(); });
-  es.onerror = () => { status.textContent = 'disconnected, the browser will retry'; };
+  function connect() {
+    const es = new EventSource('/user-updates');
+    es.onopen = () => { status.textContent = 'live'; refetch(); };
+    es.onmessage = ({ data }) => show(JSON.parse(data), true);
+    es.addEventListener('resync', () => { status.textContent = 'live (database reconnected)'; refetch(); });
+    es.onerror = () => {
+      status.textContent = 'disconnected, the browser will retry';
+      // A 503 (database unreachable) closes an EventSource for good: reopen it.
+      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+    };
+  }
+  connect();
 
   document.getElementById('add').addEventListener('submit', async (event) => {
     event.preventDefault();

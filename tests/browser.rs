@@ -216,3 +216,59 @@ async fn the_user_updates_page_receives_what_its_form_sends() {
     browser.close().await;
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pg_updates_page_shows_rows_as_they_are_inserted() {
+    let url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: this test needs PostgreSQL (bash tests/run.sh sets it)");
+    let server = ExampleServer::start("pg_updates", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for(
+            "the stream to open",
+            "document.getElementById('status').textContent === 'live'",
+        )
+        .await;
+    // Through the page's form.
+    let from_form = support::services::unique("form");
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#add input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys(&from_form)
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#add button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the form's row",
+            &format!("document.getElementById('rows').textContent.includes('{from_form}')"),
+        )
+        .await;
+    // Through another program: the seed's trigger notifies whoever inserts.
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
+    tokio::spawn(connection);
+    let from_sql = support::services::unique("psql");
+    db.execute("INSERT INTO users (name) VALUES ($1)", &[&from_sql])
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the inserted row",
+            &format!("document.getElementById('rows').textContent.includes('{from_sql}')"),
+        )
+        .await;
+    browser.close().await;
+    server.stop();
+}
