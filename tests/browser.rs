@@ -176,23 +176,10 @@ async fn the_user_updates_page_receives_what_its_form_sends() {
         )
         .await;
     // Type a message and submit the form, as a person would.
-    let input = browser
-        .client
-        .find(fantoccini::Locator::Id("message"))
-        .await
-        .unwrap();
-    input
-        .send_keys(r#"{"status":"processed","order":1234}"#)
-        .await
-        .unwrap();
     browser
-        .client
-        .find(fantoccini::Locator::Css("#send button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+        .type_into("#message", r#"{"status":"processed","order":1234}"#)
+        .await;
+    browser.click("#send button").await;
     browser
         .wait_for(
             "the message in the list",
@@ -232,22 +219,8 @@ async fn the_pg_updates_page_shows_rows_as_they_are_inserted() {
         .await;
     // Through the page's form.
     let from_form = support::services::unique("form");
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#add input[name=name]"))
-        .await
-        .unwrap()
-        .send_keys(&from_form)
-        .await
-        .unwrap();
-    browser
-        .client
-        .find(fantoccini::Locator::Css("#add button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.type_into("#add input[name=name]", &from_form).await;
+    browser.click("#add button").await;
     browser
         .wait_for(
             "the form's row",
