@@ -2,6 +2,7 @@
 //! an event-stream client with a WHATWG-conformant parser.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod browser;
 pub mod examples;
 pub mod parser;
 pub mod services;
