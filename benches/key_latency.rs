@@ -37,8 +37,11 @@ fn main() {
         println!("{} {} {:.0}", samples.0, samples.1, samples.2);
         return;
     }
-    let redis = std::env::var("TINY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-    println!("key wake-up latency, send_key → frame at the client, {MESSAGES} messages one at a time, median of {RUNS} runs");
+    let redis =
+        std::env::var("TINY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    println!(
+        "key wake-up latency, send_key → frame at the client, {MESSAGES} messages one at a time, median of {RUNS} runs"
+    );
     println!();
     println!("| backend | p50 | p99 | messages/s |");
     println!("|---|---|---|---|");
@@ -54,9 +57,16 @@ fn main() {
                 None => command.env_remove("TINY_CACHE_URL"),
             };
             let output = command.output().expect("run the child");
-            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
             let line = String::from_utf8_lossy(&output.stdout);
-            let fields: Vec<f64> = line.split_whitespace().map(|f| f.parse().unwrap()).collect();
+            let fields: Vec<f64> = line
+                .split_whitespace()
+                .map(|f| f.parse().unwrap())
+                .collect();
             p50s.push(fields[0]);
             p99s.push(fields[1]);
             rates.push(fields[2]);
@@ -76,10 +86,18 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 async fn measure(backend: &str) -> (u128, u128, f64) {
-    tiny::try_cache().expect("cache").ping().await.expect("cache reachable");
+    tiny::try_cache()
+        .expect("cache")
+        .ping()
+        .await
+        .expect("cache reachable");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(tiny::App::empty().mount::<Bench>().run(listener, std::future::pending()));
+    tokio::spawn(
+        tiny::App::empty()
+            .mount::<Bench>()
+            .run(listener, std::future::pending()),
+    );
     let section = format!("{backend}-{}", std::process::id());
     let key = format!("bench:{section}");
     let response = reqwest::Client::new()

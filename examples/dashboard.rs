@@ -26,7 +26,8 @@ impl Job {
             1 => Some(Event::json(&json!({ "message": "job started", "steps": self.steps })).ok()?),
             n if n <= self.steps + 1 => {
                 let done = n - 1;
-                let progress = json!({ "done": done, "of": self.steps, "percent": done * 100 / self.steps });
+                let progress =
+                    json!({ "done": done, "of": self.steps, "percent": done * 100 / self.steps });
                 Some(Event::json(&progress).ok()?.event("progress"))
             }
             _ => Some(Event::data(DONE)),
@@ -49,7 +50,10 @@ impl Dashboard {
             .unwrap_or(10);
         let mut job = Job { step: 0, steps };
         tiny::sse()
-            .stream(move || std::future::ready(job.advance()), Duration::from_millis(300))
+            .stream(
+                move || std::future::ready(job.advance()),
+                Duration::from_millis(300),
+            )
             .retry(Duration::from_millis(500))
     }
 }

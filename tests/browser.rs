@@ -14,11 +14,18 @@ async fn the_heartbeat_page_shows_new_values() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/")).await.unwrap();
     browser
-        .wait_for("two beats", "Number(document.getElementById('count').textContent) >= 2")
+        .wait_for(
+            "two beats",
+            "Number(document.getElementById('count').textContent) >= 2",
+        )
         .await;
-    let ts = browser.eval("document.getElementById('ts').textContent").await;
+    let ts = browser
+        .eval("document.getElementById('ts').textContent")
+        .await;
     assert_ne!(ts, "…", "the time was filled in from the frame's JSON");
-    let status = browser.eval("document.getElementById('status').textContent").await;
+    let status = browser
+        .eval("document.getElementById('status').textContent")
+        .await;
     assert_eq!(status, "connected");
     browser.close().await;
     server.stop();
@@ -31,7 +38,10 @@ async fn named_progress_events_update_the_dashboard_and_done_closes_it() {
     browser.client.goto(&server.url("/")).await.unwrap();
     // The unnamed first message went through onmessage and JSON.parse.
     browser
-        .wait_for("the start message", "document.getElementById('log').textContent.includes('job started')")
+        .wait_for(
+            "the start message",
+            "document.getElementById('log').textContent.includes('job started')",
+        )
         .await;
     // Named `progress` events moved the bar.
     browser
@@ -39,14 +49,29 @@ async fn named_progress_events_update_the_dashboard_and_done_closes_it() {
         .await;
     // `[DONE]` made the page close its EventSource.
     browser
-        .wait_for("the stream to be closed", "window.es.readyState === EventSource.CLOSED")
+        .wait_for(
+            "the stream to be closed",
+            "window.es.readyState === EventSource.CLOSED",
+        )
         .await;
-    assert_eq!(browser.eval("document.getElementById('bar').value").await, 100);
-    assert_eq!(browser.eval("document.getElementById('state').textContent").await, "done");
+    assert_eq!(
+        browser.eval("document.getElementById('bar').value").await,
+        100
+    );
+    assert_eq!(
+        browser
+            .eval("document.getElementById('state').textContent")
+            .await,
+        "done"
+    );
     // The stream asked for a 500 ms retry: a reconnect would have opened
     // again well within this wait. None follows a closed EventSource.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(browser.eval("window.opens").await, 1, "the page reconnected after [DONE]");
+    assert_eq!(
+        browser.eval("window.opens").await,
+        1,
+        "the page reconnected after [DONE]"
+    );
     browser.close().await;
     server.stop();
 }
@@ -58,7 +83,10 @@ async fn the_page_reconnects_by_itself_after_a_server_restart() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/")).await.unwrap();
     browser
-        .wait_for("a beat", "Number(document.getElementById('count').textContent) >= 1")
+        .wait_for(
+            "a beat",
+            "Number(document.getElementById('count').textContent) >= 1",
+        )
         .await;
     server.stop();
     browser
@@ -79,7 +107,12 @@ async fn the_page_reconnects_by_itself_after_a_server_restart() {
             &format!("Number(document.getElementById('count').textContent) > {before}"),
         )
         .await;
-    assert_eq!(browser.eval("document.getElementById('status').textContent").await, "connected");
+    assert_eq!(
+        browser
+            .eval("document.getElementById('status').textContent")
+            .await,
+        "connected"
+    );
     browser.close().await;
     restarted.stop();
 }
@@ -123,7 +156,63 @@ async fn six_streams_from_one_page_all_receive() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/")).await.unwrap();
     browser
-        .wait_for("every stream to receive twice", "window.got.every(n => n >= 2)")
+        .wait_for(
+            "every stream to receive twice",
+            "window.got.every(n => n >= 2)",
+        )
         .await;
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_updates_page_receives_what_its_form_sends() {
+    let server = ExampleServer::start("user_updates", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser
+        .wait_for(
+            "the stream to open",
+            "document.getElementById('status').textContent === 'following user 42'",
+        )
+        .await;
+    // Type a message and submit the form, as a person would.
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Id("message"))
+        .await
+        .unwrap();
+    input
+        .send_keys(r#"{"status":"processed","order":1234}"#)
+        .await
+        .unwrap();
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#send button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "the message in the list",
+            r#"document.getElementById('updates').textContent.includes('"order":1234')"#,
+        )
+        .await;
+    // A producer elsewhere (here: plain HTTP) reaches the same page.
+    let sent = support::client()
+        .post(server.url("/user-updates/42"))
+        .body("[DONE]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    browser
+        .wait_for(
+            "[DONE] to close the stream",
+            "document.getElementById('status').textContent === 'done'",
+        )
+        .await;
+    browser.close().await;
+    server.stop();
 }

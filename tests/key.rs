@@ -478,7 +478,13 @@ async fn an_unreachable_redis_answers_503_with_retry_after() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert!(response.text().await.unwrap().contains("redis://127.0.0.1:1"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("redis://127.0.0.1:1")
+    );
     let error = tiny::sse().send_key("test:x", "m").await.unwrap_err();
     assert_eq!(error.status(), 503);
 }
@@ -488,16 +494,25 @@ fn serve_refuses_to_start_on_a_bad_cache_url() {
     let binary = support::examples::example_binary("user_updates");
     for (url, expected) in [
         ("bogus://x", "TINY_CACHE_URL `bogus://x` is not supported"),
-        ("redis://127.0.0.1:1/0", "cannot reach Redis at redis://127.0.0.1:1/0"),
+        (
+            "redis://127.0.0.1:1/0",
+            "cannot reach Redis at redis://127.0.0.1:1/0",
+        ),
     ] {
         let output = Command::new(&binary)
             .env("TINY_CACHE_URL", url)
             .env("TINY_ADDR", "127.0.0.1:0")
             .output()
             .expect("run user_updates");
-        assert!(!output.status.success(), "started with TINY_CACHE_URL={url}");
+        assert!(
+            !output.status.success(),
+            "started with TINY_CACHE_URL={url}"
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{url}: {stderr}");
-        assert!(output.stdout.is_empty(), "printed `listening on` with {url}");
+        assert!(
+            output.stdout.is_empty(),
+            "printed `listening on` with {url}"
+        );
     }
 }

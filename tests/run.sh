@@ -46,7 +46,7 @@ fi
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 # The examples the tests run as processes, built once up front.
-cargo build --all-features --examples
+cargo build --workspace --all-features --examples
 
 cargo nextest run --workspace --all-features --no-fail-fast
 cargo test --workspace --all-features --doc

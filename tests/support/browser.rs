@@ -64,7 +64,9 @@ impl Browser {
                 Err(_) if start.elapsed() < BROWSER_DEADLINE => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(error) => panic!("cannot start a Chromium session through chromedriver: {error}"),
+                Err(error) => {
+                    panic!("cannot start a Chromium session through chromedriver: {error}")
+                }
             }
         };
         Self {

@@ -13,7 +13,14 @@ pub fn example_binary(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
-        .args(["build", "--quiet", "--all-features", "--example", name])
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--all-features",
+            "--example",
+            name,
+        ])
         .status()
         .expect("cannot run cargo");
     assert!(status.success(), "cargo build --example {name} failed");

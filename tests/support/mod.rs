@@ -6,6 +6,7 @@ pub mod browser;
 pub mod examples;
 pub mod parser;
 pub mod services;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,8 +60,8 @@ impl TestServer {
     }
 
     /// [`TestServer::events`] taking its path by value, for many at once.
-    pub fn events_owned(&self, path: String) -> impl Future<Output = EventReader> + '_ {
-        async move { self.events(&path).await }
+    pub async fn events_owned(&self, path: String) -> EventReader {
+        self.events(&path).await
     }
 
     /// Opens an event stream and checks it answered 200 with SSE headers.
@@ -146,9 +147,52 @@ impl EventReader {
         events
     }
 
+    /// [`until_end`](Self::until_end), with the whole wait bounded by
+    /// [`DEADLINE`]: a stream that keeps sending but never ends fails the
+    /// test instead of hanging it.
+    pub async fn until_end_within_deadline(&mut self) -> Vec<ServerEvent> {
+        let mut events = Vec::new();
+        let ended = tokio::time::timeout(DEADLINE, async {
+            while let Some(event) = self.next_unbounded().await {
+                events.push(event);
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "the response did not end within the deadline; received {events:?}"
+        );
+        events
+    }
+
     /// Comments (keep-alives) seen so far.
     pub fn comments(&self) -> usize {
         self.parser.comments
+    }
+
+    /// The reconnection time (ms) set by the last `retry:` read so far.
+    pub fn reconnection_time(&self) -> Option<u64> {
+        self.parser.reconnection_time
+    }
+
+    /// Waits until at least `count` comments (the opening one and
+    /// keep-alives) have arrived; panics after [`DEADLINE`].
+    pub async fn wait_for_comments(&mut self, count: usize) {
+        tokio::time::timeout(DEADLINE, async {
+            while self.parser.comments < count {
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.ready.extend(self.parser.feed(&chunk)),
+                    other => panic!("stream ended while waiting for comments: {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} of {count} comments within the deadline",
+                self.parser.comments
+            )
+        });
     }
 
     /// Waits for the next chunk and reports whether any comment arrived.

@@ -79,15 +79,10 @@ impl Parser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    self.last_id = value.to_owned();
-                }
-            }
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    self.reconnection_time = value.parse().ok();
-                }
+            // An id with a NUL is ignored, as browsers do.
+            "id" if !value.contains('\0') => self.last_id = value.to_owned(),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                self.reconnection_time = value.parse().ok();
             }
             _ => {}
         }

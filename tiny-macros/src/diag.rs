@@ -30,6 +30,15 @@ impl Diagnostics {
         self.errors.is_none()
     }
 
+    /// Every collected message, in order.
+    #[cfg(test)]
+    pub(crate) fn messages(&self) -> Vec<String> {
+        self.errors
+            .iter()
+            .flat_map(|errors| errors.clone().into_iter().map(|e| e.to_string()))
+            .collect()
+    }
+
     /// The `compile_error!`s of every collected problem (empty when none).
     pub(crate) fn to_compile_errors(&self) -> TokenStream {
         self.errors

@@ -53,7 +53,7 @@ pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
                 StreamMode::Key { template, every_ms } => {
                     keyed(method, template, *every_ms, stream)
                 }
-                StreamMode::Pg { template } => pg(method, template, stream),
+                StreamMode::Pg { template, pg_key } => pg(method, template, *pg_key, stream),
             },
         };
         quote! {
@@ -107,21 +107,30 @@ fn verb_path(variant: &str) -> TokenStream {
     quote!(::tiny::Verb::#variant)
 }
 
-/// `this.get(&req)` with `.await` when the method is async.
+/// Where code that handles the method's return value is placed: resolved at
+/// the call site (hygiene), reported at the method's return type, so an
+/// unsatisfied bound points at the type the user wrote.
+fn at_output(method: &VerbMethod) -> Span {
+    Span::call_site().located_at(method.output_span)
+}
+
+/// `this.get(&req)` with `.await` when the method is async, spanned at the
+/// return type: a trait the returned value lacks is reported there.
 fn call(method: &VerbMethod) -> TokenStream {
     let ident = &method.ident;
+    let span = at_output(method);
     let args = match method.request {
         RequestArg::None => quote!(),
-        RequestArg::Borrowed => quote!(&req),
-        RequestArg::Owned => quote!(req),
+        RequestArg::Borrowed => quote_spanned!(span=> &req),
+        RequestArg::Owned => quote_spanned!(span=> req),
     };
-    let await_ = method.is_async.then(|| quote!(.await));
-    quote!(this.#ident(#args) #await_)
+    let await_ = method.is_async.then(|| quote_spanned!(span=> .await));
+    quote_spanned!(span=> this.#ident(#args) #await_)
 }
 
 fn plain(method: &VerbMethod) -> TokenStream {
     let call = call(method);
-    quote_spanned! {method.output_span=>
+    quote_spanned! {at_output(method)=>
         ::tiny::__private::IntoResponse::into_response(#call)
     }
 }
@@ -131,14 +140,18 @@ fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
     let options = options(stream);
     let clone_request = (method.request != RequestArg::None)
         .then(|| quote!(let req = ::core::clone::Clone::clone(&req);));
-    let poll_stream = quote_spanned!(method.output_span=> ::tiny::__private::poll_stream);
-    quote! {
-        #poll_stream(
-            move || {
-                let this = ::tiny::__private::Arc::clone(&this);
-                #clone_request
-                async move { #call }
-            },
+    // `poll_stream` checks `T: IntoEvent` on the whole call: spanned at the
+    // return type, so that is where a non-event `T` is reported.
+    let produce = quote_spanned! {at_output(method)=>
+        move || {
+            let this = ::tiny::__private::Arc::clone(&this);
+            #clone_request
+            async move { #call }
+        }
+    };
+    quote_spanned! {at_output(method)=>
+        ::tiny::__private::poll_stream(
+            #produce,
             ::tiny::__private::Duration::from_millis(#every_ms),
             #options,
         )
@@ -154,7 +167,7 @@ fn guarded(method: &VerbMethod, template: &[Part], open: TokenStream) -> TokenSt
         Part::Section => quote!(::tiny::__private::Part::Section),
         Part::Slug => quote!(::tiny::__private::Part::Slug),
     });
-    let check = quote_spanned!(method.output_span=> ::tiny::__private::Guard::check);
+    let check = quote_spanned!(at_output(method)=> ::tiny::__private::Guard::check);
     quote! {
         const TEMPLATE: ::tiny::__private::Template =
             ::tiny::__private::Template::from_parts(&[#(#parts),*]);
@@ -184,9 +197,9 @@ fn keyed(method: &VerbMethod, template: &[Part], every_ms: u64, stream: &Stream)
     )
 }
 
-fn pg(method: &VerbMethod, template: &[Part], stream: &Stream) -> TokenStream {
+fn pg(method: &VerbMethod, template: &[Part], pg_key: Span, stream: &Stream) -> TokenStream {
     let options = options(stream);
-    let require = quote_spanned!(Span::call_site()=> ::tiny::__require_postgres!(););
+    let require = quote_spanned!(pg_key=> ::tiny::__require_postgres!(););
     let open = quote! {
         #require
         ::tiny::__private::pg_stream(target, #options).await

@@ -78,11 +78,7 @@ pub fn controller(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn sse(_args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
-    let error = syn::Error::new(
-        proc_macro2::Span::call_site(),
-        "`#[sse]` works only on a verb method inside a `#[controller]` impl block; \
-         add `#[controller]` to the `impl` block",
-    )
-    .to_compile_error();
+    let message = parse::sse_outside_controller(item.clone());
+    let error = syn::Error::new(proc_macro2::Span::call_site(), message).to_compile_error();
     quote!(#item #error).into()
 }

@@ -97,7 +97,9 @@ pub(crate) enum StreamMode {
     /// The method is a guard; messages come from the key's queue.
     Key { template: Vec<Part>, every_ms: u64 },
     /// The method is a guard; frames come from NOTIFY on the channel.
-    Pg { template: Vec<Part> },
+    /// `pg_key` is where `pg` is written: a missing `postgres` feature is
+    /// reported there.
+    Pg { template: Vec<Part>, pg_key: Span },
 }
 
 /// Default poll period, as `stream()` in the PHP original.

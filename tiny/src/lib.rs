@@ -146,6 +146,9 @@ pub fn load_average() -> Option<f64> {
 
 /// What `#[controller]` and `#[sse]` expand to. Not a public API.
 #[doc(hidden)]
+// `Err(Response)` is the answer itself here (a 400, a refused guard), built
+// once per request: boxing it would only add an allocation.
+#[allow(clippy::result_large_err)]
 pub mod __private {
     pub use crate::app::Registration;
     pub use crate::controller::{Buildable, Controller, Route, Verb};

@@ -44,6 +44,7 @@ impl Wakers {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     /// Wakes every consumer: after a gap in wake-ups (a lost subscription),
     /// anything may have been sent meanwhile.
     pub(crate) fn wake_all(&self) {

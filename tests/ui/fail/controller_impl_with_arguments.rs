@@ -1,0 +1,13 @@
+use tiny::prelude::*;
+
+#[controller]
+pub struct Heartbeat;
+
+#[controller(path = "/beat")]
+impl Heartbeat {
+    fn get(&self) -> &'static str {
+        "beat"
+    }
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use tiny::prelude::*;
+
+pub struct Heartbeat;
+
+#[controller]
+impl Heartbeat {
+    fn get(&self) -> &'static str {
+        "beat"
+    }
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use tiny::prelude::*;
+
+#[controller]
+pub struct Heartbeat;
+
+#[controller]
+impl Heartbeat {}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use tiny::prelude::*;
+
+#[controller]
+pub enum Status {
+    Up,
+    Down,
+}
+
+fn main() {}

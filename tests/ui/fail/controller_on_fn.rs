@@ -1,0 +1,8 @@
+use tiny::prelude::*;
+
+#[controller]
+fn heartbeat() -> &'static str {
+    "beat"
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use tiny::prelude::*;
+
+#[controller]
+pub struct Heartbeat;
+
+#[controller]
+impl Heartbeat {
+    #[sse(poll = "0ms")]
+    fn get(&self) -> Option<String> {
+        None
+    }
+}
+
+fn main() {}
