@@ -45,6 +45,7 @@ struct AppState {
 }
 
 #[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per server
 enum Keys {
     Memory(Arc<Mutex<HashMap<String, mpsc::UnboundedSender<String>>>>),
     Redis {
@@ -82,10 +83,7 @@ async fn poll() -> Sse<impl Stream<Item = EventResult>> {
     .keep_alive(KeepAlive::default())
 }
 
-async fn key(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-) -> axum::response::Response {
+async fn key(State(state): State<AppState>, Path(key): Path<String>) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     use futures_util::StreamExt as _;
     let key = format!("bench:{key}");
@@ -209,7 +207,10 @@ pub fn main() {
             .with_state(AppState { keys });
         let addr = std::env::var("TINY_ADDR").expect("TINY_ADDR");
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        println!("listening on http://{}", listener.local_addr().expect("addr"));
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("addr")
+        );
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });

@@ -190,7 +190,10 @@ impl Load {
         }
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.settled() < wanted {
-            assert!(Instant::now() < deadline, "streams did not open within 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "streams did not open within 120 s"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let failed = self.counters.failed.load(Ordering::Relaxed);
@@ -253,9 +256,8 @@ async fn open_stream(
     path: &str,
 ) -> std::io::Result<(TcpStream, Vec<u8>)> {
     let mut stream = connect(addr, source).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
-    );
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::with_capacity(512);
     let mut buffer = [0u8; 512];
@@ -353,7 +355,11 @@ async fn get_body(addr: SocketAddr, path: &str) -> String {
 }
 
 async fn live_streams(addr: SocketAddr) -> u64 {
-    get_body(addr, "/stats").await.trim().parse().expect("live streams")
+    get_body(addr, "/stats")
+        .await
+        .trim()
+        .parse()
+        .expect("live streams")
 }
 
 /// Lets the server finish what it was doing (accepting, first polls, drops).
@@ -391,7 +397,9 @@ async fn idle(mut load: Load, pid: u32, path: &str, steps: &[usize]) -> Figures 
 async fn poll(mut load: Load, pid: u32, streams: usize, seconds: u64) -> Figures {
     let mut figures = Figures::new();
     settle().await;
-    let rate = load.open_all((0..streams).map(|_| "/poll".to_owned())).await;
+    let rate = load
+        .open_all((0..streams).map(|_| "/poll".to_owned()))
+        .await;
     set(&mut figures, "connect_per_s", rate);
     settle().await;
     load.reset();
@@ -403,8 +411,16 @@ async fn poll(mut load: Load, pid: u32, streams: usize, seconds: u64) -> Figures
         "events_per_s",
         load.events() as f64 / seconds as f64,
     );
-    set(&mut figures, "p50_us", load.counters.latency.quantile(0.5) as f64);
-    set(&mut figures, "p99_us", load.counters.latency.quantile(0.99) as f64);
+    set(
+        &mut figures,
+        "p50_us",
+        load.counters.latency.quantile(0.5) as f64,
+    );
+    set(
+        &mut figures,
+        "p99_us",
+        load.counters.latency.quantile(0.99) as f64,
+    );
     set(&mut figures, "rss_kib", rss_kib(pid) as f64);
     load.close_all();
     figures
@@ -419,22 +435,46 @@ async fn key(mut load: Load, keys: usize, paced: usize, flat_out: usize) -> Figu
     // Paced: one message a millisecond, one in flight per key at a time.
     load.reset();
     get_body(load.addr, &format!("/produce/{prefix}/{keys}/{paced}/1000")).await;
-    let took = load.wait_events(paced as u64, Duration::from_secs(60)).await;
-    assert!(took.is_some(), "paced key messages: {} of {paced} arrived", load.events());
-    set(&mut figures, "p50_us", load.counters.latency.quantile(0.5) as f64);
-    set(&mut figures, "p99_us", load.counters.latency.quantile(0.99) as f64);
+    let took = load
+        .wait_events(paced as u64, Duration::from_secs(60))
+        .await;
+    assert!(
+        took.is_some(),
+        "paced key messages: {} of {paced} arrived",
+        load.events()
+    );
+    set(
+        &mut figures,
+        "p50_us",
+        load.counters.latency.quantile(0.5) as f64,
+    );
+    set(
+        &mut figures,
+        "p99_us",
+        load.counters.latency.quantile(0.99) as f64,
+    );
     // Flat out: messages/s from the producer's start to the last frame.
     load.reset();
     let started = Instant::now();
     get_body(load.addr, &format!("/produce/{prefix}/{keys}/{flat_out}/0")).await;
-    let took = load.wait_events(flat_out as u64, Duration::from_secs(120)).await;
-    assert!(took.is_some(), "flat-out key messages: {} of {flat_out} arrived", load.events());
+    let took = load
+        .wait_events(flat_out as u64, Duration::from_secs(120))
+        .await;
+    assert!(
+        took.is_some(),
+        "flat-out key messages: {} of {flat_out} arrived",
+        load.events()
+    );
     set(
         &mut figures,
         "messages_per_s",
         flat_out as f64 / started.elapsed().as_secs_f64(),
     );
-    set(&mut figures, "flat_p99_us", load.counters.latency.quantile(0.99) as f64);
+    set(
+        &mut figures,
+        "flat_p99_us",
+        load.counters.latency.quantile(0.99) as f64,
+    );
     load.close_all();
     figures
 }

@@ -52,8 +52,9 @@ pub struct Produce;
 #[controller]
 impl Produce {
     fn get(&self, req: &Request) -> tiny::Result<&'static str> {
-        let plan = ProducePlan::parse(&req.path().section, &req.path().slug)
-            .ok_or_else(|| tiny::Error::bad_request("/produce/<prefix>/<keys>/<count>/<pace µs>"))?;
+        let plan = ProducePlan::parse(&req.path().section, &req.path().slug).ok_or_else(|| {
+            tiny::Error::bad_request("/produce/<prefix>/<keys>/<count>/<pace µs>")
+        })?;
         tokio::spawn(async move {
             plan.run(|key, message| async move {
                 tiny::sse()
