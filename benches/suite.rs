@@ -45,6 +45,9 @@ fn main() {
     }
 }
 
+/// The channel of the pg fan-out scenario.
+pub const PG_CHANNEL: &str = "bench_fanout";
+
 /// Microseconds since the Unix epoch: the timestamp events carry. Client and
 /// server share the machine's clock.
 pub fn now_micros() -> u64 {

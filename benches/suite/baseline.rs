@@ -16,10 +16,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use futures_util::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::now_micros;
 use crate::tiny_server::ProducePlan;
+use crate::{PG_CHANNEL, now_micros};
 
 static LIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
 
@@ -42,6 +42,9 @@ impl Drop for Live {
 #[derive(Clone)]
 struct AppState {
     keys: Keys,
+    /// Notifications of the LISTEN connection, for every `/pg` stream. The
+    /// queue keeps the last 256, as tiny's listener does.
+    notifications: broadcast::Sender<String>,
 }
 
 #[derive(Clone)]
@@ -180,6 +183,53 @@ async fn produce(
     "started"
 }
 
+/// A subscriber of the one LISTEN connection: each notification's payload
+/// is built into an event for this subscriber, as axum's `Event` API goes.
+async fn pg(State(state): State<AppState>) -> Sse<impl Stream<Item = EventResult>> {
+    let receiver = state.notifications.subscribe();
+    let stream =
+        futures_util::stream::unfold((receiver, Live::new()), |(mut receiver, live)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(payload) => {
+                        let event: EventResult = Ok(Event::default().data(payload));
+                        return Some((event, (receiver, live)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One connection, `LISTEN`ing on the channel, drives notifications into
+/// the broadcast queue; returns its client, which must stay alive.
+async fn listen(url: &str, notifications: broadcast::Sender<String>) -> tokio_postgres::Client {
+    use tokio_postgres::AsyncMessage;
+    let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL");
+    // Notifications reach only code that drives the connection itself.
+    tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(notification))) => {
+                    let _ = notifications.send(notification.payload().to_owned());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(error)) => panic!("LISTEN connection: {error}"),
+                None => return,
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {PG_CHANNEL}"))
+        .await
+        .expect("LISTEN");
+    client
+}
+
 async fn stats() -> String {
     LIVE_STREAMS.load(Ordering::Relaxed).to_string()
 }
@@ -198,13 +248,22 @@ pub fn main() {
             }
             _ => Keys::Memory(Arc::default()),
         };
+        let (notifications, _) = broadcast::channel(256);
+        let _listener = match std::env::var("DATABASE_URL") {
+            Ok(url) => Some(listen(&url, notifications.clone()).await),
+            Err(_) => None,
+        };
         let app = Router::new()
             .route("/idle", get(idle))
             .route("/poll", get(poll))
             .route("/key/{key}", get(key))
             .route("/produce/{prefix}/{keys}/{count}/{pace}", get(produce))
+            .route("/pg", get(pg))
             .route("/stats", get(stats))
-            .with_state(AppState { keys });
+            .with_state(AppState {
+                keys,
+                notifications,
+            });
         let addr = std::env::var("TINY_ADDR").expect("TINY_ADDR");
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         println!(

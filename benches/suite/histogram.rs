@@ -21,26 +21,29 @@ impl Histogram {
         self.buckets[index(micros)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-
     pub fn reset(&self) {
         for bucket in self.buckets.iter() {
             bucket.store(0, Ordering::Relaxed);
         }
     }
 
-    /// The `q` quantile in microseconds (upper bound of its bucket).
-    pub fn quantile(&self, q: f64) -> u64 {
-        let total = self.count();
+    /// The `q` quantile in microseconds (upper bound of its bucket) of
+    /// several histograms together.
+    pub fn merged_quantile<'a>(all: impl Iterator<Item = &'a Histogram>, q: f64) -> u64 {
+        let mut merged = vec![0u64; BUCKETS];
+        for histogram in all {
+            for (sum, bucket) in merged.iter_mut().zip(histogram.buckets.iter()) {
+                *sum += bucket.load(Ordering::Relaxed);
+            }
+        }
+        let total: u64 = merged.iter().sum();
         if total == 0 {
             return 0;
         }
         let rank = ((total as f64 * q).ceil() as u64).clamp(1, total);
         let mut seen = 0;
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            seen += bucket.load(Ordering::Relaxed);
+        for (i, count) in merged.iter().enumerate() {
+            seen += count;
             if seen >= rank {
                 return upper(i);
             }

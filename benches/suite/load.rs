@@ -118,12 +118,60 @@ async fn run(spec: Spec) -> Figures {
     }
 }
 
-/// Counters every connection task writes to.
+/// Counters every connection task writes to: events and latencies go to a
+/// shard per worker thread, so two threads never fight over a cache line.
 struct Counters {
-    events: AtomicU64,
     opened: AtomicU64,
     failed: AtomicU64,
+    shards: std::sync::Mutex<Vec<Arc<Shard>>>,
+}
+
+struct Shard {
+    events: AtomicU64,
     latency: Histogram,
+}
+
+thread_local! {
+    static SHARD: std::cell::OnceCell<Arc<Shard>> = const { std::cell::OnceCell::new() };
+}
+
+impl Counters {
+    fn shard(&self) -> Arc<Shard> {
+        SHARD.with(|shard| {
+            shard
+                .get_or_init(|| {
+                    let shard = Arc::new(Shard {
+                        events: AtomicU64::new(0),
+                        latency: Histogram::new(),
+                    });
+                    self.shards.lock().unwrap().push(shard.clone());
+                    shard
+                })
+                .clone()
+        })
+    }
+
+    fn shards(&self) -> Vec<Arc<Shard>> {
+        self.shards.lock().unwrap().clone()
+    }
+
+    fn events(&self) -> u64 {
+        self.shards()
+            .iter()
+            .map(|s| s.events.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        Histogram::merged_quantile(self.shards().iter().map(|s| &s.latency), q)
+    }
+
+    fn reset(&self) {
+        for shard in self.shards() {
+            shard.events.store(0, Ordering::Relaxed);
+            shard.latency.reset();
+        }
+    }
 }
 
 struct Load {
@@ -142,10 +190,9 @@ impl Load {
         Self {
             addr,
             counters: Arc::new(Counters {
-                events: AtomicU64::new(0),
                 opened: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
-                latency: Histogram::new(),
+                shards: std::sync::Mutex::default(),
             }),
             connecting: Arc::new(Semaphore::new(CONNECTING)),
             tasks: Vec::new(),
@@ -206,12 +253,15 @@ impl Load {
     }
 
     fn reset(&self) {
-        self.counters.events.store(0, Ordering::Relaxed);
-        self.counters.latency.reset();
+        self.counters.reset();
     }
 
     fn events(&self) -> u64 {
-        self.counters.events.load(Ordering::Relaxed)
+        self.counters.events()
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        self.counters.quantile(q) as f64
     }
 
     /// Waits until `count` events arrived; the time that took, or `None` at the deadline.
@@ -285,7 +335,7 @@ async fn read_events(mut stream: TcpStream, first: Vec<u8>, counters: &Counters)
     buffer[..filled].copy_from_slice(&first[..filled]);
     drop(first);
     loop {
-        let consumed = scan(&buffer[..filled], counters);
+        let consumed = scan(&buffer[..filled], &counters.shard());
         buffer.copy_within(consumed..filled, 0);
         filled -= consumed;
         if filled == buffer.len() {
@@ -301,11 +351,11 @@ async fn read_events(mut stream: TcpStream, first: Vec<u8>, counters: &Counters)
 
 /// Counts the complete `data: <µs>` lines in `bytes`; returns how many
 /// bytes were consumed (up to the last line end).
-fn scan(bytes: &[u8], counters: &Counters) -> usize {
+fn scan(bytes: &[u8], shard: &Shard) -> usize {
     let mut consumed = 0;
     let mut now = 0;
     let mut events = 0;
-    while let Some(end) = bytes[consumed..].iter().position(|&b| b == b'\n') {
+    while let Some(end) = memchr::memchr(b'\n', &bytes[consumed..]) {
         let line = &bytes[consumed..consumed + end];
         consumed += end + 1;
         if let Some(data) = line.strip_prefix(b"data: ") {
@@ -314,17 +364,22 @@ fn scan(bytes: &[u8], counters: &Counters) -> usize {
                 if now == 0 {
                     now = now_micros();
                 }
-                counters.latency.record(now.saturating_sub(sent));
+                shard.latency.record(now.saturating_sub(sent));
             }
         }
     }
     if events > 0 {
-        counters.events.fetch_add(events, Ordering::Relaxed);
+        shard.events.fetch_add(events, Ordering::Relaxed);
     }
     consumed
 }
 
+/// `<µs>` or `<µs>.<sequence>` (a JSON number either way).
 fn parse_micros(data: &[u8]) -> Option<u64> {
+    let data = match memchr::memchr(b'.', data) {
+        Some(dot) => &data[..dot],
+        None => data,
+    };
     if data.is_empty() || data.len() > 19 {
         return None;
     }
@@ -411,16 +466,8 @@ async fn poll(mut load: Load, pid: u32, streams: usize, seconds: u64) -> Figures
         "events_per_s",
         load.events() as f64 / seconds as f64,
     );
-    set(
-        &mut figures,
-        "p50_us",
-        load.counters.latency.quantile(0.5) as f64,
-    );
-    set(
-        &mut figures,
-        "p99_us",
-        load.counters.latency.quantile(0.99) as f64,
-    );
+    set(&mut figures, "p50_us", load.quantile(0.5));
+    set(&mut figures, "p99_us", load.quantile(0.99));
     set(&mut figures, "rss_kib", rss_kib(pid) as f64);
     load.close_all();
     figures
@@ -443,16 +490,8 @@ async fn key(mut load: Load, keys: usize, paced: usize, flat_out: usize) -> Figu
         "paced key messages: {} of {paced} arrived",
         load.events()
     );
-    set(
-        &mut figures,
-        "p50_us",
-        load.counters.latency.quantile(0.5) as f64,
-    );
-    set(
-        &mut figures,
-        "p99_us",
-        load.counters.latency.quantile(0.99) as f64,
-    );
+    set(&mut figures, "p50_us", load.quantile(0.5));
+    set(&mut figures, "p99_us", load.quantile(0.99));
     // Flat out: messages/s from the producer's start to the last frame.
     load.reset();
     let started = Instant::now();
@@ -470,11 +509,7 @@ async fn key(mut load: Load, keys: usize, paced: usize, flat_out: usize) -> Figu
         "messages_per_s",
         flat_out as f64 / started.elapsed().as_secs_f64(),
     );
-    set(
-        &mut figures,
-        "flat_p99_us",
-        load.counters.latency.quantile(0.99) as f64,
-    );
+    set(&mut figures, "flat_p99_us", load.quantile(0.99));
     load.close_all();
     figures
 }
@@ -565,15 +600,83 @@ async fn fanout(
     steady_rate: u64,
     steady_seconds: u64,
 ) -> Figures {
-    let _ = (
-        &mut load,
-        subscribers,
-        database_url,
-        channel,
-        bursts,
-        burst_size,
-        steady_rate,
-        steady_seconds,
+    let mut figures = Figures::new();
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL at DATABASE_URL");
+    tokio::spawn(connection);
+    let rate = load
+        .open_all((0..subscribers).map(|_| "/pg".to_owned()))
+        .await;
+    set(&mut figures, "connect_per_s", rate);
+    settle().await;
+    let subscribers = subscribers as u64;
+
+    // Bursts: `burst_size` notifications in one transaction, delivered on
+    // its commit; the next burst starts once this one is fully delivered.
+    let burst = client
+        .prepare("SELECT pg_notify($1, $2 || '.' || g) FROM generate_series(1, $3::int) g")
+        .await
+        .expect("prepare");
+    load.reset();
+    let mut busy = Duration::ZERO;
+    let mut sent = 0;
+    for _ in 0..bursts {
+        let before = load.events();
+        let started = Instant::now();
+        let stamp = now_micros().to_string();
+        client
+            .execute(&burst, &[&channel, &stamp, &(burst_size as i32)])
+            .await
+            .expect("NOTIFY burst");
+        sent += burst_size as u64 * subscribers;
+        let wanted = before + burst_size as u64 * subscribers;
+        while load.events() < wanted && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        busy += started.elapsed();
+        // Stragglers of a burst that timed out count in the next: settle first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = load.events();
+    set(
+        &mut figures,
+        "burst_events_per_s",
+        received as f64 / busy.as_secs_f64(),
     );
-    unimplemented!("pg fan-out comes with the pg mode")
+    set(
+        &mut figures,
+        "burst_delivered_percent",
+        received as f64 / sent as f64 * 100.0,
+    );
+    set(&mut figures, "burst_p50_us", load.quantile(0.5));
+    set(&mut figures, "burst_p99_us", load.quantile(0.99));
+
+    // Steady: one notification every 1/rate s.
+    let single = client
+        .prepare("SELECT pg_notify($1, $2)")
+        .await
+        .expect("prepare");
+    load.reset();
+    let count = steady_rate * steady_seconds;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / steady_rate as u32);
+    for n in 0..count {
+        ticks.tick().await;
+        let stamp = format!("{}.{n}", now_micros());
+        client
+            .execute(&single, &[&channel, &stamp])
+            .await
+            .expect("NOTIFY");
+    }
+    let wanted = count * subscribers;
+    load.wait_events(wanted, Duration::from_secs(10)).await;
+    set(
+        &mut figures,
+        "steady_delivered_percent",
+        load.events() as f64 / wanted as f64 * 100.0,
+    );
+    set(&mut figures, "steady_p50_us", load.quantile(0.5));
+    set(&mut figures, "steady_p99_us", load.quantile(0.99));
+    load.close_all();
+    figures
 }

@@ -39,6 +39,7 @@ impl Server {
             .env("TINY_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env_remove("TINY_CACHE_URL")
+            .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (name, value) in env {
@@ -138,6 +139,23 @@ fn plans() -> Vec<Plan> {
             },
         },
     ];
+    if crate::tiny_server::PG_MODE {
+        let database_url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        plans.push(Plan {
+            name: "fanout",
+            env: vec![("DATABASE_URL", database_url.clone())],
+            scenario: Scenario::Fanout {
+                subscribers: 10_000,
+                database_url,
+                channel: crate::PG_CHANNEL.into(),
+                bursts: 5,
+                burst_size: 100,
+                steady_rate: 10,
+                steady_seconds: 10,
+            },
+        });
+    }
     if let Ok(only) = std::env::var("SUITE_ONLY") {
         let only: Vec<&str> = only.split(',').map(str::trim).collect();
         plans.retain(|p| only.iter().any(|o| p.name.starts_with(o)));

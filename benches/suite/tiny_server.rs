@@ -15,6 +15,9 @@ use tiny::prelude::*;
 
 use crate::now_micros;
 
+/// Whether tiny has its pg mode yet (branch `pg`): the fan-out scenario needs it.
+pub const PG_MODE: bool = false;
+
 #[controller(path = "/idle")]
 pub struct Idle;
 
