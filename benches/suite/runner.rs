@@ -135,7 +135,7 @@ fn plans() -> Vec<Plan> {
             scenario: Scenario::Churn {
                 cycles: 50_000,
                 concurrency: 64,
-                warmup: 2_000,
+                warmup: 10_000,
             },
         },
     ];
