@@ -7,6 +7,7 @@
 //! | `/poll` | a poll stream at 1 s, each frame the time it was produced |
 //! | `/key/<k>` | a key stream on `bench:<k>` |
 //! | `/produce/<prefix>/<keys>/<count>/<pace µs>` | starts a producer: `count` timestamps sent round-robin to `bench:<prefix>-<i>` |
+//! | `/pg` | a pg stream on channel `bench_fanout` |
 //! | `/stats` | `tiny::sse::live_streams()` |
 
 use std::time::Duration;
@@ -16,7 +17,7 @@ use tiny::prelude::*;
 use crate::now_micros;
 
 /// Whether tiny has its pg mode yet (branch `pg`): the fan-out scenario needs it.
-pub const PG_MODE: bool = false;
+pub const PG_MODE: bool = true;
 
 #[controller(path = "/idle")]
 pub struct Idle;
@@ -69,6 +70,15 @@ impl Produce {
         });
         Ok("started")
     }
+}
+
+#[controller(path = "/pg")]
+pub struct PgFanout;
+
+#[controller]
+impl PgFanout {
+    #[sse(pg = "bench_fanout")]
+    fn get(&self) {}
 }
 
 #[controller(path = "/stats")]

@@ -79,7 +79,7 @@ impl Parser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            // An id with a NUL is ignored, as browsers do.
+            // An id holding NUL is ignored, as is a retry that is not all digits.
             "id" if !value.contains('\0') => self.last_id = value.to_owned(),
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 self.reconnection_time = value.parse().ok();

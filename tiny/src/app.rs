@@ -72,7 +72,7 @@ impl StreamDefaults {
 pub struct Registration {
     path: &'static str,
     name: &'static str,
-    #[allow(dead_code)] // read by the pg mode's startup check
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     uses_postgres: bool,
     route: fn(StreamDefaults, usize) -> MethodRouter,
 }
@@ -261,6 +261,7 @@ impl App {
     /// `TINY_CACHE_URL` is set but unusable (malformed, Redis unreachable).
     pub async fn serve(self) -> Result<()> {
         init_tracing();
+        self.check_environment()?;
         let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
         let addr: SocketAddr = addr.parse().map_err(|e| {
             Error::internal(format!(
@@ -290,6 +291,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
+        self.check_environment()?;
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -360,6 +362,25 @@ async fn check_cache() -> Result<()> {
         return Ok(());
     }
     crate::try_cache()?.ping().await
+}
+
+impl App {
+    /// What the mounted controllers need from the environment, checked
+    /// before serving so a misconfiguration fails at start-up, not on the
+    /// first request: `DATABASE_URL` for a pg stream.
+    fn check_environment(&self) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if let Some(controller) = self.controllers.iter().find(|c| c.uses_postgres) {
+            crate::pg::check_database_url().map_err(|error| {
+                Error::internal(format!(
+                    "controller `{}` streams from PostgreSQL (`#[sse(pg = …)]`), but {}",
+                    controller.name,
+                    error.message()
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 async fn not_found(uri: Uri) -> impl IntoResponse {

@@ -50,11 +50,17 @@
 //! macros through [`sse()`]. Every stream is framed per the WHATWG spec, so no
 //! payload can inject an event, sends a keep-alive comment every 15 s, stops
 //! the moment its client is gone, and ends cleanly on shutdown.
+//!
+//! `#[sse(pg = "user_updates")]` (feature `postgres`) streams each PostgreSQL
+//! `NOTIFY` on a channel as one frame; every pg stream of a process shares one
+//! listening connection (`tiny::pg`), which survives database restarts.
 
 mod app;
 pub mod cache;
 mod controller;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod pg;
 mod request;
 pub mod sse;
 
@@ -92,6 +98,11 @@ pub use tiny_macros::controller;
 ///   every `N` (integer seconds, or `"250ms"`, `"2s"`, `"1m"`; default 10 s).
 /// - `keep_alive = "30s"`: this stream's keep-alive period (default: the app's).
 /// - `retry = "2s"`: opens the stream with `retry:`.
+/// - `pg = "channel"` (feature `postgres`): the method body is a guard (`()`
+///   or `Ok(())` opens the stream, `Err(e)` answers `e`), then each `NOTIFY`
+///   on the channel is one frame. The channel may use `<controller>`,
+///   `<section>` and `<slug>`, filled from the path (400 when a value is
+///   empty, longer than 128 bytes or outside `[A-Za-z0-9._-]`).
 ///
 /// ```
 /// use tiny::prelude::*;
@@ -199,7 +210,27 @@ pub mod __private {
             .into_response()
     }
 
+    /// `#[sse(pg = …)]`: subscribes to `channel` (already rendered from the
+    /// template and past the guard); 400 for a name PostgreSQL would not
+    /// keep, 503 with `Retry-After` while the database is unreachable.
+    #[cfg(feature = "postgres")]
+    pub async fn pg_stream(channel: String, options: StreamOptions) -> Response {
+        match crate::sse().stream_pg(&channel).await {
+            Ok(stream) => options.apply(stream).into_response(),
+            Err(error) => error.into_response(),
+        }
+    }
+
+    /// Without the `postgres` feature `#[sse(pg = …)]` is a compile error
+    /// (`__require_postgres!`); this keeps it the only one.
+    #[cfg(not(feature = "postgres"))]
+    pub async fn pg_stream(_channel: String, _options: StreamOptions) -> Response {
+        crate::Error::internal("tiny was built without its `postgres` feature").into_response()
+    }
+
     /// Fills a key or channel template from the request; 400 when it does not fit.
+    // The `Err` is the response itself, returned at once by generated code.
+    #[allow(clippy::result_large_err)]
     pub fn render(template: &Template, req: &Request) -> Result<String, Response> {
         template
             .render(req.path())
@@ -215,6 +246,8 @@ pub mod __private {
     )]
     pub trait Guard {
         /// `Ok` opens the stream; `Err` is the response instead.
+        // The `Err` is the response itself, returned at once by generated code.
+        #[allow(clippy::result_large_err)]
         fn check(self) -> Result<(), Response>;
     }
 

@@ -5,7 +5,8 @@
 //! - **poll**: a function called at once, then every period
 //!   ([`Sse::stream`], `#[sse(poll = 5)]`);
 //! - **key**: messages queued under a cache key by any task or process;
-//! - **pg**: PostgreSQL `NOTIFY` on a channel.
+//! - **pg**: PostgreSQL `NOTIFY` on a channel (`Sse::stream_pg`,
+//!   `#[sse(pg = "user_updates")]`, with the `postgres` feature).
 //!
 //! Every mode ends in the same [`EventStream`] response: WHATWG framing,
 //! `Content-Type: text/event-stream`, `Cache-Control: no-store`,
@@ -14,6 +15,8 @@
 
 mod event;
 mod key;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
 mod poll;
 mod response;
 mod template;
@@ -142,5 +145,36 @@ impl Sse {
         Ok(EventStream::new(Box::pin(key::source(
             cache, key, waiter, every,
         ))))
+    }
+
+    /// pg mode: each `NOTIFY` on `channel` is one frame, served from the
+    /// process's one listening connection ([`tiny::pg::listener()`](crate::pg::listener)).
+    /// `data` is the payload when it is valid JSON, else the payload as a
+    /// JSON string; after a reconnection the stream gets an `event: resync`
+    /// frame (notifications sent meanwhile are lost: refetch).
+    ///
+    /// Errors: 400 for a channel name PostgreSQL would not keep as written
+    /// (empty, longer than 63 bytes, a NUL); 503 with `Retry-After` while
+    /// the database is unreachable; 500 when `DATABASE_URL` is unset or
+    /// malformed.
+    ///
+    /// ```no_run
+    /// use tiny::prelude::*;
+    ///
+    /// #[controller]
+    /// pub struct Orders;
+    ///
+    /// #[controller]
+    /// impl Orders {
+    ///     async fn get(&self, req: &Request) -> tiny::Result<tiny::sse::EventStream> {
+    ///         // Any string is a safe channel name: it is sent quoted.
+    ///         let shop = req.query_value("shop").unwrap_or_else(|| "main".into());
+    ///         tiny::sse().stream_pg(&format!("orders {shop}")).await
+    ///     }
+    /// }
+    /// ```
+    #[cfg(feature = "postgres")]
+    pub async fn stream_pg(&self, channel: &str) -> crate::Result<EventStream> {
+        crate::pg::listener()?.stream(channel).await
     }
 }
