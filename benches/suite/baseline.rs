@@ -250,8 +250,10 @@ pub fn main() {
         };
         let (notifications, _) = broadcast::channel(256);
         let _listener = match std::env::var("DATABASE_URL") {
-            Ok(url) => Some(listen(&url, notifications.clone()).await),
-            Err(_) => None,
+            Ok(url) if std::env::var_os("SUITE_LISTEN").is_some() => {
+                Some(listen(&url, notifications.clone()).await)
+            }
+            _ => None,
         };
         let app = Router::new()
             .route("/idle", get(idle))

@@ -122,6 +122,7 @@ async fn run(spec: Spec) -> Figures {
 /// shard per worker thread, so two threads never fight over a cache line.
 struct Counters {
     opened: AtomicU64,
+    retried: AtomicU64,
     failed: AtomicU64,
     shards: std::sync::Mutex<Vec<Arc<Shard>>>,
 }
@@ -191,6 +192,7 @@ impl Load {
             addr,
             counters: Arc::new(Counters {
                 opened: AtomicU64::new(0),
+                retried: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 shards: std::sync::Mutex::default(),
             }),
@@ -211,7 +213,17 @@ impl Load {
         let (counters, connecting) = (self.counters.clone(), self.connecting.clone());
         self.tasks.push(tokio::spawn(async move {
             let permit = connecting.acquire_owned().await.expect("semaphore");
-            let opened = open_stream(addr, source, &path).await;
+            // A browser retries a connection the kernel reset under a burst of
+            // connects (a full accept queue); so does this client, a little.
+            let mut opened = open_stream(addr, source, &path).await;
+            for _ in 0..3 {
+                if opened.is_ok() {
+                    break;
+                }
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                opened = open_stream(addr, source, &path).await;
+            }
             drop(permit);
             match opened {
                 Ok((stream, rest)) => {

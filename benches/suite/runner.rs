@@ -39,7 +39,10 @@ impl Server {
             .env("TINY_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env_remove("TINY_CACHE_URL")
-            .env_remove("DATABASE_URL")
+            .env_remove("SUITE_LISTEN")
+            // tiny checks it at start-up because a pg stream is mounted; its
+            // listener connects on the first pg subscription only.
+            .env("DATABASE_URL", database_url())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (name, value) in env {
@@ -140,14 +143,13 @@ fn plans() -> Vec<Plan> {
         },
     ];
     if crate::tiny_server::PG_MODE {
-        let database_url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         plans.push(Plan {
             name: "fanout",
-            env: vec![("DATABASE_URL", database_url.clone())],
+            // The baseline opens its LISTEN connection at start when asked.
+            env: vec![("SUITE_LISTEN", "1".into())],
             scenario: Scenario::Fanout {
                 subscribers: 10_000,
-                database_url,
+                database_url: database_url(),
                 channel: crate::PG_CHANNEL.into(),
                 bursts: 5,
                 burst_size: 100,
@@ -161,6 +163,11 @@ fn plans() -> Vec<Plan> {
         plans.retain(|p| only.iter().any(|o| p.name.starts_with(o)));
     }
     plans
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 type Results = BTreeMap<(&'static str, Kind), Vec<Figures>>;
