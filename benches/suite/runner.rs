@@ -458,7 +458,7 @@ fn rows() -> Vec<Row> {
 fn show(value: f64, unit: Unit) -> String {
     match unit {
         Unit::Kib if value < 100.0 => format!("{:.1} KB", value * 1.024),
-        Unit::Kib => format!("{:.1} MB", value / 1024.0),
+        Unit::Kib => format!("{:.1} MiB", value / 1024.0),
         Unit::Count => format!("{value:.0}"),
         Unit::Rate if value >= 10_000.0 => format!("{:.0} k/s", value / 1000.0),
         Unit::Rate => format!("{value:.0}/s"),
@@ -481,7 +481,7 @@ fn render(results: &Results, runs: usize, seconds: u64) -> String {
         out.push_str(&format!("| {what} | {value} |\n"));
     }
     out.push_str(
-        "\nKB = 1000 bytes. tiny/baseline below 1 is better for memory, CPU and latency, \
+        "\nKB = 1000 bytes, MiB = 1024 × 1024 bytes. tiny/baseline below 1 is better for memory, CPU and latency, \
          above 1 for rates.\n\n\
          | scenario | tiny | baseline | tiny/baseline | target | met |\n|---|---|---|---|---|---|\n",
     );
