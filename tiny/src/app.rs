@@ -17,7 +17,9 @@ use axum::Router;
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, any};
-use axum::serve::ListenerExt as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -277,6 +279,13 @@ impl App {
     /// Serves on `listener` until `shutdown` completes; then open streams end
     /// and the server drains. [`App::serve`] is this with `TINY_ADDR` and the
     /// process signals.
+    ///
+    /// Connections are served by hyper's HTTP/1.1 connection builder rather
+    /// than `axum::serve`, for control over what an open stream costs: an
+    /// 8 KiB buffer limit and no protocol sniffing or upgrade machinery per
+    /// connection (see BENCHMARKS.md for the figures). Protocol upgrades
+    /// (WebSockets) are not served; nest [`App::router`] in your own server
+    /// for those.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -285,21 +294,65 @@ impl App {
         self.check_environment()?;
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
-        let listener = listener.tap_io(|tcp| {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.max_buf_size(MAX_BUF_SIZE)
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let connections = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let tcp = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(error) => {
+                        accept_failed(error).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
             // Frames are small and must not wait for Nagle's algorithm.
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::warn!(%error, "cannot set TCP_NODELAY");
             }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: ending open streams");
-                token.cancel();
-            })
-            .await?;
+            let service = TowerToHyperService::new(router.clone());
+            let connection = connections.watch(http.serve_connection(TokioIo::new(tcp), service));
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!("shutting down: ending open streams");
+        // Open streams would keep their connections (and so the drain) alive
+        // forever: the token ends them; idle connections close at once.
+        token.cancel();
+        connections.shutdown().await;
         Ok(())
     }
+}
+
+/// The largest read or write buffer of a connection (hyper's minimum): an
+/// idle stream holds no more than it needs for a request head.
+const MAX_BUF_SIZE: usize = 8192;
+
+/// How long a client may take to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// As in `axum::serve`: per-connection errors are the peer's business;
+/// others (out of file descriptors) are logged and retried after a pause,
+/// so the loop does not spin while nothing can be accepted.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept a connection; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// With `TINY_CACHE_URL` set, the cache must be usable before the first

@@ -13,8 +13,9 @@
 use std::convert::Infallible;
 use std::future::Future as _;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,9 +23,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
+use futures_util::task::AtomicWaker;
 use http_body::Frame as BodyFrame;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Event;
 use crate::app::StreamDefaults;
@@ -138,10 +140,90 @@ impl IntoResponse for EventStream {
     }
 }
 
+/// Keep-alive comments after a quiet period. Sending a frame only notes
+/// the time; the timer is re-armed when it fires, so a busy stream touches
+/// the timer wheel once per period instead of once per frame (a fan-out to
+/// 10 000 streams would otherwise reset 10 000 timers per notification).
 struct KeepAlive {
     every: Duration,
     /// Made on the first poll, inside the runtime.
     sleep: Option<Pin<Box<Sleep>>>,
+    last_frame: Option<Instant>,
+}
+
+impl KeepAlive {
+    /// Ready when `every` has passed without a frame.
+    fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let every = self.every;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        loop {
+            ready!(sleep.as_mut().poll(cx));
+            match self.last_frame.take() {
+                // A frame went out since the timer was armed: the quiet
+                // period started then.
+                Some(at) if at + every > Instant::now() => sleep.as_mut().reset(at + every),
+                _ => {
+                    sleep.as_mut().reset(Instant::now() + every);
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}
+
+/// The app's shutdown, watched at the cost of two uncontended atomics per
+/// poll. Polling the token's future directly takes the token's mutex (and
+/// its `Notify`'s) on every poll, and every stream of an app shares that
+/// token: under fan-out, thousands of streams would queue on one lock per
+/// frame. So the future is polled with a waker of our own, which raises a
+/// flag and wakes whichever task polls the body now; the future is polled
+/// again only once that flag is up.
+struct Shutdown {
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    signal: Arc<ShutdownSignal>,
+    registered: bool,
+}
+
+#[derive(Default)]
+struct ShutdownSignal {
+    fired: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for ShutdownSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl Shutdown {
+    fn new(token: CancellationToken) -> Self {
+        Self {
+            cancelled: Box::pin(token.cancelled_owned()),
+            signal: Arc::default(),
+            registered: false,
+        }
+    }
+
+    fn is_done(&mut self, cx: &mut Context<'_>) -> bool {
+        self.signal.task.register(cx.waker());
+        if self.registered && !self.signal.fired.load(Ordering::Acquire) {
+            return false;
+        }
+        // The first poll, or the token woke us.
+        self.registered = true;
+        self.signal.fired.store(false, Ordering::Relaxed);
+        let waker = Waker::from(Arc::clone(&self.signal));
+        let mut own = Context::from_waker(&waker);
+        self.cancelled.as_mut().poll(&mut own).is_ready()
+    }
 }
 
 /// The body of every event stream.
@@ -149,7 +231,7 @@ struct SseBody {
     source: Source,
     keep_alive: Option<KeepAlive>,
     opening: Option<Bytes>,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: Shutdown,
     finished: bool,
 }
 
@@ -158,31 +240,33 @@ impl SseBody {
         source: Source,
         keep_alive: Option<Duration>,
         retry: Option<Duration>,
-        shutdown: tokio_util::sync::CancellationToken,
+        shutdown: CancellationToken,
     ) -> Self {
         LIVE_STREAMS.fetch_add(1, Ordering::Relaxed);
         // The opening frame also makes the browser fire `open` right away,
         // before the first event, and proves to proxies the stream is alive.
         let opening = match retry {
-            Some(retry) => format!("retry: {}\n\n", retry.as_millis()),
-            None => ":\n\n".to_owned(),
+            Some(retry) => Bytes::from(format!("retry: {}\n\n", retry.as_millis())),
+            None => Bytes::from_static(KEEP_ALIVE_FRAME),
         };
         Self {
             source,
-            keep_alive: keep_alive.map(|every| KeepAlive { every, sleep: None }),
-            opening: Some(Bytes::from(opening)),
-            shutdown: Box::pin(shutdown.cancelled_owned()),
+            keep_alive: keep_alive.map(|every| KeepAlive {
+                every,
+                sleep: None,
+                last_frame: None,
+            }),
+            opening: Some(opening),
+            shutdown: Shutdown::new(shutdown),
             finished: false,
         }
     }
 
     fn sent_a_frame(&mut self) {
-        if let Some(KeepAlive {
-            every,
-            sleep: Some(sleep),
-        }) = &mut self.keep_alive
+        if let Some(keep_alive) = &mut self.keep_alive
+            && keep_alive.sleep.is_some()
         {
-            sleep.as_mut().reset(Instant::now() + *every);
+            keep_alive.last_frame = Some(Instant::now());
         }
     }
 }
@@ -210,7 +294,7 @@ impl http_body::Body for SseBody {
         if let Some(opening) = this.opening.take() {
             return Poll::Ready(Some(Ok(BodyFrame::data(opening))));
         }
-        if this.shutdown.as_mut().poll(cx).is_ready() {
+        if this.shutdown.is_done(cx) {
             this.finished = true;
             return Poll::Ready(None);
         }
@@ -239,12 +323,7 @@ impl http_body::Body for SseBody {
             }
         }
         if let Some(keep_alive) = &mut this.keep_alive {
-            let every = keep_alive.every;
-            let sleep = keep_alive
-                .sleep
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
-            ready!(sleep.as_mut().poll(cx));
-            this.sent_a_frame();
+            ready!(keep_alive.poll_quiet(cx));
             return Poll::Ready(Some(Ok(BodyFrame::data(Bytes::from_static(
                 KEEP_ALIVE_FRAME,
             )))));
@@ -307,6 +386,39 @@ mod tests {
         let before = Instant::now();
         assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
         assert_eq!(before.elapsed(), Duration::from_secs(15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keep_alive_waits_a_full_period_after_the_last_frame() {
+        let late = stream::once(async {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Frame::Event(Event::data("late"))
+        });
+        let mut body = SseBody::new(
+            Box::pin(late.chain(stream::pending())),
+            Some(Duration::from_secs(15)),
+            None,
+            tokio_util::sync::CancellationToken::new(),
+        );
+        let start = Instant::now();
+        next(&mut body).await;
+        assert_eq!(next(&mut body).await.unwrap(), "data: late\n\n");
+        assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
+        assert_eq!(start.elapsed(), Duration::from_secs(25));
+        assert_eq!(next(&mut body).await.unwrap(), ":\n\n");
+        assert_eq!(start.elapsed(), Duration::from_secs(40));
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_a_waiting_body() {
+        let token = tokio_util::sync::CancellationToken::new();
+        let mut body = SseBody::new(Box::pin(stream::pending()), None, None, token.clone());
+        next(&mut body).await;
+        let waiting = tokio::spawn(async move { next(&mut body).await });
+        tokio::task::yield_now().await;
+        token.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert_eq!(ended.unwrap().unwrap(), None);
     }
 
     #[tokio::test]

@@ -1,0 +1,694 @@
+//! The load generator: holds N event streams against one server, counts
+//! events, measures delivery latency from the timestamp each event carries,
+//! and reads the server's RSS and CPU from /proc.
+//!
+//! It speaks just enough HTTP/1.1 for this: a hand-written `GET`, the status
+//! line, and a scanner for `data: ` lines over the raw (chunked) body. Each
+//! SSE frame is one body chunk on both servers, so chunk-size lines never
+//! split a `data:` line. That keeps a connection at one task and a 4 KiB
+//! buffer, so 19 000 of them fit in one process beside the server.
+//!
+//! Each client socket is bound to its own source address in 127.0.0.0/8
+//! before connecting, so connection count and churn are not bounded by one
+//! address's ephemeral ports (or by its TIME_WAIT sockets).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::histogram::Histogram;
+use crate::now_micros;
+use crate::probe::{CpuMeter, rss_kib};
+
+/// What one load-generator process does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub addr: SocketAddr,
+    pub pid: u32,
+    pub scenario: Scenario,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Scenario {
+    /// Open streams in steps (e.g. 10 000 then 19 000 in all); RSS and
+    /// connect rate at each step.
+    Idle { path: String, steps: Vec<usize> },
+    /// `streams` poll streams; server CPU and events over `seconds`.
+    Poll { streams: usize, seconds: u64 },
+    /// One stream per key; paced messages for latency, then a flat-out run
+    /// for throughput.
+    Key {
+        keys: usize,
+        paced: usize,
+        flat_out: usize,
+    },
+    /// Connect, see the stream open, disconnect; `cycles` times.
+    Churn {
+        cycles: usize,
+        concurrency: usize,
+        warmup: usize,
+    },
+    /// `subscribers` on one pg channel; bursts of NOTIFY then a steady rate.
+    Fanout {
+        subscribers: usize,
+        database_url: String,
+        channel: String,
+        bursts: usize,
+        burst_size: usize,
+        steady_rate: u64,
+        steady_seconds: u64,
+    },
+}
+
+/// The figures of one run, by name.
+pub type Figures = std::collections::BTreeMap<String, f64>;
+
+pub fn main(spec: &str) {
+    let spec: Spec = serde_json::from_str(spec).expect("load spec");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let figures = runtime.block_on(run(spec));
+    println!("{}", serde_json::to_string(&figures).expect("figures"));
+    // Skip dropping thousands of connections and tasks one by one.
+    std::process::exit(0);
+}
+
+async fn run(spec: Spec) -> Figures {
+    let load = Load::new(spec.addr);
+    match spec.scenario {
+        Scenario::Idle { path, steps } => idle(load, spec.pid, &path, &steps).await,
+        Scenario::Poll { streams, seconds } => poll(load, spec.pid, streams, seconds).await,
+        Scenario::Key {
+            keys,
+            paced,
+            flat_out,
+        } => key(load, keys, paced, flat_out).await,
+        Scenario::Churn {
+            cycles,
+            concurrency,
+            warmup,
+        } => churn(load, spec.pid, cycles, concurrency, warmup).await,
+        Scenario::Fanout {
+            subscribers,
+            database_url,
+            channel,
+            bursts,
+            burst_size,
+            steady_rate,
+            steady_seconds,
+        } => {
+            fanout(
+                load,
+                subscribers,
+                &database_url,
+                &channel,
+                bursts,
+                burst_size,
+                steady_rate,
+                steady_seconds,
+            )
+            .await
+        }
+    }
+}
+
+/// Counters every connection task writes to: events and latencies go to a
+/// shard per worker thread, so two threads never fight over a cache line.
+struct Counters {
+    opened: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    shards: std::sync::Mutex<Vec<Arc<Shard>>>,
+}
+
+struct Shard {
+    events: AtomicU64,
+    latency: Histogram,
+}
+
+thread_local! {
+    static SHARD: std::cell::OnceCell<Arc<Shard>> = const { std::cell::OnceCell::new() };
+}
+
+impl Counters {
+    fn shard(&self) -> Arc<Shard> {
+        SHARD.with(|shard| {
+            shard
+                .get_or_init(|| {
+                    let shard = Arc::new(Shard {
+                        events: AtomicU64::new(0),
+                        latency: Histogram::new(),
+                    });
+                    self.shards.lock().unwrap().push(shard.clone());
+                    shard
+                })
+                .clone()
+        })
+    }
+
+    fn shards(&self) -> Vec<Arc<Shard>> {
+        self.shards.lock().unwrap().clone()
+    }
+
+    fn events(&self) -> u64 {
+        self.shards()
+            .iter()
+            .map(|s| s.events.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        Histogram::merged_quantile(self.shards().iter().map(|s| &s.latency), q)
+    }
+
+    fn reset(&self) {
+        for shard in self.shards() {
+            shard.events.store(0, Ordering::Relaxed);
+            shard.latency.reset();
+        }
+    }
+}
+
+struct Load {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    connecting: Arc<Semaphore>,
+    tasks: Vec<JoinHandle<()>>,
+    next_source: u32,
+}
+
+/// Connections being set up at once.
+const CONNECTING: usize = 256;
+
+impl Load {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            counters: Arc::new(Counters {
+                opened: AtomicU64::new(0),
+                retried: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                shards: std::sync::Mutex::default(),
+            }),
+            connecting: Arc::new(Semaphore::new(CONNECTING)),
+            tasks: Vec::new(),
+            next_source: 0,
+        }
+    }
+
+    fn source(&mut self) -> Ipv4Addr {
+        self.next_source += 1;
+        source_address(self.next_source)
+    }
+
+    /// Starts a task that opens a stream on `path` and reads it until aborted.
+    fn open(&mut self, path: String) {
+        let (addr, source) = (self.addr, self.source());
+        let (counters, connecting) = (self.counters.clone(), self.connecting.clone());
+        self.tasks.push(tokio::spawn(async move {
+            let permit = connecting.acquire_owned().await.expect("semaphore");
+            // A browser retries a connection the kernel reset under a burst of
+            // connects (a full accept queue); so does this client, a little.
+            let mut opened = open_stream(addr, source, &path).await;
+            for _ in 0..3 {
+                if opened.is_ok() {
+                    break;
+                }
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                opened = open_stream(addr, source, &path).await;
+            }
+            drop(permit);
+            match opened {
+                Ok((stream, rest)) => {
+                    counters.opened.fetch_add(1, Ordering::Relaxed);
+                    read_events(stream, rest, &counters).await;
+                }
+                Err(error) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("load: {path}: {error}");
+                }
+            }
+        }));
+    }
+
+    /// Opens `paths` and waits until each is open (or failed); the open rate.
+    async fn open_all(&mut self, paths: impl IntoIterator<Item = String>) -> f64 {
+        let started = Instant::now();
+        let before = self.settled();
+        let mut wanted = before;
+        for path in paths {
+            self.open(path);
+            wanted += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.settled() < wanted {
+            assert!(
+                Instant::now() < deadline,
+                "streams did not open within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let failed = self.counters.failed.load(Ordering::Relaxed);
+        assert_eq!(failed, 0, "{failed} streams failed to open");
+        (wanted - before) as f64 / started.elapsed().as_secs_f64()
+    }
+
+    fn settled(&self) -> u64 {
+        self.counters.opened.load(Ordering::Relaxed) + self.counters.failed.load(Ordering::Relaxed)
+    }
+
+    fn reset(&self) {
+        self.counters.reset();
+    }
+
+    fn events(&self) -> u64 {
+        self.counters.events()
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        self.counters.quantile(q) as f64
+    }
+
+    /// Waits until `count` events arrived; the time that took, or `None` at the deadline.
+    async fn wait_events(&self, count: u64, deadline: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        while self.events() < count {
+            if started.elapsed() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        Some(started.elapsed())
+    }
+
+    fn close_all(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// The n-th client address: 127.0.0.2 … 127.0.0.251, then 127.0.1.2 …
+fn source_address(n: u32) -> Ipv4Addr {
+    let host = n % 250 + 2;
+    let net = (n / 250) % 200;
+    Ipv4Addr::new(127, 0, net as u8, host as u8)
+}
+
+async fn connect(addr: SocketAddr, source: Ipv4Addr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source.into(), 0))?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Sends `GET path` and reads the response head; returns the stream and
+/// any body bytes read with the head.
+async fn open_stream(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    path: &str,
+) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let mut stream = connect(addr, source).await?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = Vec::with_capacity(512);
+    let mut buffer = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buffer).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed before the response head"));
+        }
+        head.extend_from_slice(&buffer[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !head.starts_with(b"HTTP/1.1 200") {
+                let status = String::from_utf8_lossy(&head[..head.len().min(64)]).into_owned();
+                return Err(std::io::Error::other(format!("answered {status:?}")));
+            }
+            let rest = head.split_off(end + 4);
+            return Ok((stream, rest));
+        }
+    }
+}
+
+/// Reads events until the connection ends or the task is aborted.
+async fn read_events(mut stream: TcpStream, first: Vec<u8>, counters: &Counters) {
+    let mut buffer = vec![0u8; 4096];
+    let mut filled = first.len().min(buffer.len());
+    buffer[..filled].copy_from_slice(&first[..filled]);
+    drop(first);
+    loop {
+        let consumed = scan(&buffer[..filled], &counters.shard());
+        buffer.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if filled == buffer.len() {
+            // A line longer than the buffer: no such line in this suite.
+            filled = 0;
+        }
+        match stream.read(&mut buffer[filled..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => filled += n,
+        }
+    }
+}
+
+/// Counts the complete `data: <µs>` lines in `bytes`; returns how many
+/// bytes were consumed (up to the last line end).
+fn scan(bytes: &[u8], shard: &Shard) -> usize {
+    let mut consumed = 0;
+    let mut now = 0;
+    let mut events = 0;
+    while let Some(end) = memchr::memchr(b'\n', &bytes[consumed..]) {
+        let line = &bytes[consumed..consumed + end];
+        consumed += end + 1;
+        if let Some(data) = line.strip_prefix(b"data: ") {
+            events += 1;
+            if let Some(sent) = parse_micros(data) {
+                if now == 0 {
+                    now = now_micros();
+                }
+                shard.latency.record(now.saturating_sub(sent));
+            }
+        }
+    }
+    if events > 0 {
+        shard.events.fetch_add(events, Ordering::Relaxed);
+    }
+    consumed
+}
+
+/// `<µs>` or `<µs>.<sequence>` (a JSON number either way).
+fn parse_micros(data: &[u8]) -> Option<u64> {
+    let data = match memchr::memchr(b'.', data) {
+        Some(dot) => &data[..dot],
+        None => data,
+    };
+    if data.is_empty() || data.len() > 19 {
+        return None;
+    }
+    let mut value = 0u64;
+    for &b in data {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+    }
+    Some(value)
+}
+
+/// A plain `GET` answered with a short body (server stats, producer start).
+async fn get_body(addr: SocketAddr, path: &str) -> String {
+    let mut stream = connect(addr, Ipv4Addr::new(127, 0, 0, 1))
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "GET {path}: {text}");
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+async fn live_streams(addr: SocketAddr) -> u64 {
+    get_body(addr, "/stats")
+        .await
+        .trim()
+        .parse()
+        .expect("live streams")
+}
+
+/// Lets the server finish what it was doing (accepting, first polls, drops).
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+fn set(figures: &mut Figures, name: &str, value: f64) {
+    figures.insert(name.to_owned(), value);
+}
+
+async fn idle(mut load: Load, pid: u32, path: &str, steps: &[usize]) -> Figures {
+    let mut figures = Figures::new();
+    settle().await;
+    let start = rss_kib(pid);
+    set(&mut figures, "rss_start_kib", start as f64);
+    let mut open = 0;
+    for &step in steps {
+        let rate = load.open_all((open..step).map(|_| path.to_owned())).await;
+        open = step;
+        settle().await;
+        let rss = rss_kib(pid);
+        set(&mut figures, &format!("connect_per_s_{step}"), rate);
+        set(&mut figures, &format!("rss_kib_{step}"), rss as f64);
+        set(
+            &mut figures,
+            &format!("rss_per_stream_kib_{step}"),
+            (rss - start) as f64 / step as f64,
+        );
+    }
+    load.close_all();
+    figures
+}
+
+async fn poll(mut load: Load, pid: u32, streams: usize, seconds: u64) -> Figures {
+    let mut figures = Figures::new();
+    settle().await;
+    let rate = load
+        .open_all((0..streams).map(|_| "/poll".to_owned()))
+        .await;
+    set(&mut figures, "connect_per_s", rate);
+    settle().await;
+    load.reset();
+    let cpu = CpuMeter::start(pid);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    set(&mut figures, "cpu_percent", cpu.percent());
+    set(
+        &mut figures,
+        "events_per_s",
+        load.events() as f64 / seconds as f64,
+    );
+    set(&mut figures, "p50_us", load.quantile(0.5));
+    set(&mut figures, "p99_us", load.quantile(0.99));
+    set(&mut figures, "rss_kib", rss_kib(pid) as f64);
+    load.close_all();
+    figures
+}
+
+async fn key(mut load: Load, keys: usize, paced: usize, flat_out: usize) -> Figures {
+    let mut figures = Figures::new();
+    let prefix = format!("k{}x{}", std::process::id(), now_micros() % 1_000_000);
+    load.open_all((0..keys).map(|i| format!("/key/{prefix}-{i}")))
+        .await;
+    settle().await;
+    // Paced: one message a millisecond, one in flight per key at a time.
+    load.reset();
+    get_body(load.addr, &format!("/produce/{prefix}/{keys}/{paced}/1000")).await;
+    let took = load
+        .wait_events(paced as u64, Duration::from_secs(60))
+        .await;
+    assert!(
+        took.is_some(),
+        "paced key messages: {} of {paced} arrived",
+        load.events()
+    );
+    set(&mut figures, "p50_us", load.quantile(0.5));
+    set(&mut figures, "p99_us", load.quantile(0.99));
+    // Flat out: messages/s from the producer's start to the last frame.
+    load.reset();
+    let started = Instant::now();
+    get_body(load.addr, &format!("/produce/{prefix}/{keys}/{flat_out}/0")).await;
+    let took = load
+        .wait_events(flat_out as u64, Duration::from_secs(120))
+        .await;
+    assert!(
+        took.is_some(),
+        "flat-out key messages: {} of {flat_out} arrived",
+        load.events()
+    );
+    set(
+        &mut figures,
+        "messages_per_s",
+        flat_out as f64 / started.elapsed().as_secs_f64(),
+    );
+    set(&mut figures, "flat_p99_us", load.quantile(0.99));
+    load.close_all();
+    figures
+}
+
+async fn churn(load: Load, pid: u32, cycles: usize, concurrency: usize, warmup: usize) -> Figures {
+    let mut figures = Figures::new();
+    settle().await;
+    set(&mut figures, "rss_before_kib", rss_kib(pid) as f64);
+    let load = Arc::new(load);
+    let prefix = format!("c{}", std::process::id());
+    cycle_all(&load, &prefix, warmup, concurrency).await;
+    wait_no_streams(load.addr).await;
+    settle().await;
+    let start = rss_kib(pid);
+    set(&mut figures, "rss_start_kib", start as f64);
+    let started = Instant::now();
+    cycle_all(&load, &prefix, cycles, concurrency).await;
+    set(
+        &mut figures,
+        "cycles_per_s",
+        cycles as f64 / started.elapsed().as_secs_f64(),
+    );
+    let live = wait_no_streams(load.addr).await;
+    set(&mut figures, "live_streams_after", live as f64);
+    settle().await;
+    let end = rss_kib(pid);
+    set(&mut figures, "rss_end_kib", end as f64);
+    set(
+        &mut figures,
+        "rss_growth_percent",
+        (end as f64 - start as f64) / start as f64 * 100.0,
+    );
+    figures
+}
+
+/// Opens and closes `cycles` streams, `concurrency` at a time, alternating
+/// an idle poll stream and a key stream.
+async fn cycle_all(load: &Arc<Load>, prefix: &str, cycles: usize, concurrency: usize) {
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (load, next, prefix) = (load.clone(), next.clone(), prefix.to_owned());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= cycles as u64 {
+                        return;
+                    }
+                    let path = if n % 2 == 0 {
+                        "/idle".to_owned()
+                    } else {
+                        format!("/key/{prefix}-{}", n % 1000)
+                    };
+                    let source = source_address(n as u32);
+                    let (stream, _) = open_stream(load.addr, source, &path)
+                        .await
+                        .unwrap_or_else(|e| panic!("churn cycle {n}: {e}"));
+                    drop(stream);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("churn worker");
+    }
+}
+
+/// Polls the server's live-stream count until it is 0 (or 10 s passed).
+async fn wait_no_streams(addr: SocketAddr) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let live = live_streams(addr).await;
+        if live == 0 || Instant::now() > deadline {
+            return live;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fanout(
+    mut load: Load,
+    subscribers: usize,
+    database_url: &str,
+    channel: &str,
+    bursts: usize,
+    burst_size: usize,
+    steady_rate: u64,
+    steady_seconds: u64,
+) -> Figures {
+    let mut figures = Figures::new();
+    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL at DATABASE_URL");
+    tokio::spawn(connection);
+    let rate = load
+        .open_all((0..subscribers).map(|_| "/pg".to_owned()))
+        .await;
+    set(&mut figures, "connect_per_s", rate);
+    settle().await;
+    let subscribers = subscribers as u64;
+
+    // Bursts: `burst_size` notifications in one transaction, delivered on
+    // its commit; the next burst starts once this one is fully delivered.
+    let burst = client
+        .prepare("SELECT pg_notify($1, $2 || '.' || g) FROM generate_series(1, $3::int) g")
+        .await
+        .expect("prepare");
+    load.reset();
+    let mut busy = Duration::ZERO;
+    let mut sent = 0;
+    for _ in 0..bursts {
+        let before = load.events();
+        let started = Instant::now();
+        let stamp = now_micros().to_string();
+        client
+            .execute(&burst, &[&channel, &stamp, &(burst_size as i32)])
+            .await
+            .expect("NOTIFY burst");
+        sent += burst_size as u64 * subscribers;
+        let wanted = before + burst_size as u64 * subscribers;
+        while load.events() < wanted && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        busy += started.elapsed();
+        // Stragglers of a burst that timed out count in the next: settle first.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = load.events();
+    set(
+        &mut figures,
+        "burst_events_per_s",
+        received as f64 / busy.as_secs_f64(),
+    );
+    set(
+        &mut figures,
+        "burst_delivered_percent",
+        received as f64 / sent as f64 * 100.0,
+    );
+    set(&mut figures, "burst_p50_us", load.quantile(0.5));
+    set(&mut figures, "burst_p99_us", load.quantile(0.99));
+
+    // Steady: one notification every 1/rate s.
+    let single = client
+        .prepare("SELECT pg_notify($1, $2)")
+        .await
+        .expect("prepare");
+    load.reset();
+    let count = steady_rate * steady_seconds;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / steady_rate as u32);
+    for n in 0..count {
+        ticks.tick().await;
+        let stamp = format!("{}.{n}", now_micros());
+        client
+            .execute(&single, &[&channel, &stamp])
+            .await
+            .expect("NOTIFY");
+    }
+    let wanted = count * subscribers;
+    load.wait_events(wanted, Duration::from_secs(10)).await;
+    set(
+        &mut figures,
+        "steady_delivered_percent",
+        load.events() as f64 / wanted as f64 * 100.0,
+    );
+    set(&mut figures, "steady_p50_us", load.quantile(0.5));
+    set(&mut figures, "steady_p99_us", load.quantile(0.99));
+    load.close_all();
+    figures
+}

@@ -1,0 +1,527 @@
+//! The runner: for each scenario and run, starts a server (tiny, then the
+//! baseline, alternating which goes first), runs a load generator against
+//! it, stops it; then writes the table of medians.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use crate::load::{Figures, Scenario, Spec};
+use crate::probe;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Tiny,
+    Baseline,
+}
+
+impl Kind {
+    fn arg(self) -> &'static str {
+        match self {
+            Kind::Tiny => "tiny",
+            Kind::Baseline => "baseline",
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(kind: Kind, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(std::env::current_exe().expect("own path"));
+        command
+            .args(["server", kind.arg()])
+            .env("TINY_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .env_remove("TINY_CACHE_URL")
+            .env_remove("SUITE_LISTEN")
+            // tiny checks it at start-up because a pg stream is mounted; its
+            // listener connects on the first pg subscription only.
+            .env("DATABASE_URL", database_url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start the server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("server's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{kind:?} server said {line:?}"))
+            .parse()
+            .expect("server address");
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn load(server: &Server, scenario: Scenario) -> Figures {
+    let spec = Spec {
+        addr: server.addr,
+        pid: server.child.id(),
+        scenario,
+    };
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args(["load", &serde_json::to_string(&spec).expect("spec")])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the load generator");
+    assert!(output.status.success(), "load generator failed: {spec:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("load figures")
+}
+
+/// One scenario: its name, the server environment, the load.
+struct Plan {
+    name: &'static str,
+    env: Vec<(&'static str, String)>,
+    scenario: Scenario,
+}
+
+fn plans() -> Vec<Plan> {
+    let redis =
+        std::env::var("TINY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
+    let mut plans = vec![
+        Plan {
+            name: "idle",
+            env: vec![],
+            scenario: Scenario::Idle {
+                path: "/idle".into(),
+                steps: vec![10_000, 19_000],
+            },
+        },
+        Plan {
+            name: "poll",
+            env: vec![],
+            scenario: Scenario::Poll {
+                streams: 10_000,
+                seconds: 10,
+            },
+        },
+        Plan {
+            name: "key-moka",
+            env: vec![],
+            scenario: Scenario::Key {
+                keys: 1000,
+                paced: 3000,
+                flat_out: 20_000,
+            },
+        },
+        Plan {
+            name: "key-redis",
+            env: vec![("TINY_CACHE_URL", redis)],
+            scenario: Scenario::Key {
+                keys: 1000,
+                paced: 3000,
+                flat_out: 20_000,
+            },
+        },
+        Plan {
+            name: "churn",
+            env: vec![],
+            scenario: Scenario::Churn {
+                cycles: 50_000,
+                concurrency: 64,
+                warmup: 10_000,
+            },
+        },
+    ];
+    if crate::tiny_server::PG_MODE {
+        plans.push(Plan {
+            name: "fanout",
+            // The baseline opens its LISTEN connection at start when asked.
+            env: vec![("SUITE_LISTEN", "1".into())],
+            scenario: Scenario::Fanout {
+                subscribers: 10_000,
+                database_url: database_url(),
+                channel: crate::PG_CHANNEL.into(),
+                bursts: 5,
+                burst_size: 100,
+                steady_rate: 10,
+                steady_seconds: 10,
+            },
+        });
+    }
+    if let Ok(only) = std::env::var("SUITE_ONLY") {
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        plans.retain(|p| only.iter().any(|o| p.name.starts_with(o)));
+    }
+    plans
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+type Results = BTreeMap<(&'static str, Kind), Vec<Figures>>;
+
+pub fn main() {
+    let runs: usize = std::env::var("SUITE_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let started = Instant::now();
+    let mut results = Results::new();
+    for plan in plans() {
+        for run in 0..runs {
+            let order = if run % 2 == 0 {
+                [Kind::Tiny, Kind::Baseline]
+            } else {
+                [Kind::Baseline, Kind::Tiny]
+            };
+            for kind in order {
+                let at = Instant::now();
+                let server = Server::start(kind, &plan.env);
+                let figures = load(&server, plan.scenario.clone());
+                drop(server);
+                eprintln!(
+                    "suite: {} run {} {:?}: {:.0} s {figures:?}",
+                    plan.name,
+                    run + 1,
+                    kind,
+                    at.elapsed().as_secs_f64()
+                );
+                results.entry((plan.name, kind)).or_default().push(figures);
+            }
+        }
+    }
+    let table = render(&results, runs, started.elapsed().as_secs());
+    println!("{table}");
+    let out = std::env::var("SUITE_OUT").unwrap_or_else(|_| "target/bench-results.md".into());
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&out, &table).expect("write the results");
+    eprintln!("suite: results written to {out}");
+}
+
+fn median(results: &Results, scenario: &'static str, kind: Kind, metric: &str) -> Option<f64> {
+    let mut values: Vec<f64> = results
+        .get(&(scenario, kind))?
+        .iter()
+        .filter_map(|f| f.get(metric).copied())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+/// A row of the table: what, where, how shown, and the target if any.
+struct Row {
+    label: &'static str,
+    scenario: &'static str,
+    metric: &'static str,
+    unit: Unit,
+    target: Option<Target>,
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Kib,
+    Count,
+    Rate,
+    Micros,
+    Percent,
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Below(f64, &'static str),
+    AtMost(f64, &'static str),
+    Above(f64, &'static str),
+    /// At least the baseline's figure.
+    AtLeastBaseline,
+}
+
+fn rows() -> Vec<Row> {
+    use Target::*;
+    use Unit::*;
+    let row = |label, scenario, metric, unit, target| Row {
+        label,
+        scenario,
+        metric,
+        unit,
+        target,
+    };
+    vec![
+        row(
+            "(a) idle: RSS per stream, 10 000 streams",
+            "idle",
+            "rss_per_stream_kib_10000",
+            Kib,
+            Some(Below(10_000.0 / 1024.0, "< 10 KB")),
+        ),
+        row(
+            "(a) idle: RSS per stream, 19 000 streams",
+            "idle",
+            "rss_per_stream_kib_19000",
+            Kib,
+            Some(Below(10_000.0 / 1024.0, "< 10 KB")),
+        ),
+        row(
+            "(a) idle: server RSS at 19 000 streams",
+            "idle",
+            "rss_kib_19000",
+            Kib,
+            None,
+        ),
+        row(
+            "(a) idle: connect rate, first 10 000",
+            "idle",
+            "connect_per_s_10000",
+            Rate,
+            None,
+        ),
+        row(
+            "(a) idle: connect rate, next 9 000",
+            "idle",
+            "connect_per_s_19000",
+            Rate,
+            None,
+        ),
+        row(
+            "(b) poll 1 s × 10 000: server CPU",
+            "poll",
+            "cpu_percent",
+            Percent,
+            None,
+        ),
+        row(
+            "(b) poll 1 s × 10 000: events/s received",
+            "poll",
+            "events_per_s",
+            Rate,
+            None,
+        ),
+        row(
+            "(b) poll 1 s × 10 000: tick → client p99",
+            "poll",
+            "p99_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(b) poll 1 s × 10 000: server RSS",
+            "poll",
+            "rss_kib",
+            Kib,
+            None,
+        ),
+        row(
+            "(d) key, moka: send → frame p50",
+            "key-moka",
+            "p50_us",
+            Micros,
+            Some(Below(1000.0, "< 1 ms")),
+        ),
+        row(
+            "(d) key, moka: send → frame p99",
+            "key-moka",
+            "p99_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(d) key, moka: messages/s, 1 000 keys flat out",
+            "key-moka",
+            "messages_per_s",
+            Rate,
+            None,
+        ),
+        row(
+            "(d) key, Redis: send → frame p50",
+            "key-redis",
+            "p50_us",
+            Micros,
+            Some(Below(5000.0, "< 5 ms")),
+        ),
+        row(
+            "(d) key, Redis: send → frame p99",
+            "key-redis",
+            "p99_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(d) key, Redis: messages/s, 1 000 keys flat out",
+            "key-redis",
+            "messages_per_s",
+            Rate,
+            None,
+        ),
+        row(
+            "(e) churn: connect/disconnect cycles/s",
+            "churn",
+            "cycles_per_s",
+            Rate,
+            None,
+        ),
+        row(
+            "(e) churn: live streams after 50 000 cycles",
+            "churn",
+            "live_streams_after",
+            Count,
+            Some(AtMost(0.0, "0")),
+        ),
+        row(
+            "(e) churn: RSS after warm-up",
+            "churn",
+            "rss_start_kib",
+            Kib,
+            None,
+        ),
+        row(
+            "(e) churn: RSS after 50 000 cycles",
+            "churn",
+            "rss_end_kib",
+            Kib,
+            None,
+        ),
+        row(
+            "(e) churn: RSS growth over the 50 000 cycles",
+            "churn",
+            "rss_growth_percent",
+            Percent,
+            Some(Below(10.0, "< 10 %")),
+        ),
+        row(
+            "(c) pg fan-out: events/s, bursts of 100 NOTIFY × 10 000",
+            "fanout",
+            "burst_events_per_s",
+            Rate,
+            Some(AtLeastBaseline),
+        ),
+        row(
+            "(c) pg fan-out: bursts, events delivered",
+            "fanout",
+            "burst_delivered_percent",
+            Percent,
+            Some(Above(99.9999, "100 %")),
+        ),
+        row(
+            "(c) pg fan-out: bursts, NOTIFY → frame p50",
+            "fanout",
+            "burst_p50_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(c) pg fan-out: bursts, NOTIFY → frame p99",
+            "fanout",
+            "burst_p99_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(c) pg fan-out: steady 10/s × 10 000, NOTIFY → frame p50",
+            "fanout",
+            "steady_p50_us",
+            Micros,
+            None,
+        ),
+        row(
+            "(c) pg fan-out: steady 10/s × 10 000, NOTIFY → frame p99",
+            "fanout",
+            "steady_p99_us",
+            Micros,
+            Some(Below(100_000.0, "< 100 ms")),
+        ),
+        row(
+            "(c) pg fan-out: steady, events delivered",
+            "fanout",
+            "steady_delivered_percent",
+            Percent,
+            Some(Above(99.9999, "100 %")),
+        ),
+    ]
+}
+
+fn show(value: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Kib if value < 100.0 => format!("{:.1} KB", value * 1.024),
+        Unit::Kib => format!("{:.1} MiB", value / 1024.0),
+        Unit::Count => format!("{value:.0}"),
+        Unit::Rate if value >= 10_000.0 => format!("{:.0} k/s", value / 1000.0),
+        Unit::Rate => format!("{value:.0}/s"),
+        Unit::Micros if value >= 10_000.0 => format!("{:.0} ms", value / 1000.0),
+        Unit::Micros if value >= 1000.0 => format!("{:.1} ms", value / 1000.0),
+        Unit::Micros => format!("{value:.0} µs"),
+        Unit::Percent => format!("{value:.1} %"),
+    }
+}
+
+fn render(results: &Results, runs: usize, seconds: u64) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "## Results: tiny vs a hand-written axum 0.8 baseline\n\n\
+         Median of {runs} run(s) per figure; both servers measured in the same run, \
+         each in its own process with its own load generator. Whole suite: {seconds} s.\n\n"
+    ));
+    out.push_str("| machine | |\n|---|---|\n");
+    for (what, value) in probe::machine() {
+        out.push_str(&format!("| {what} | {value} |\n"));
+    }
+    out.push_str(
+        "\nKB = 1000 bytes, MiB = 1024 × 1024 bytes. tiny/baseline below 1 is better for memory, CPU and latency, \
+         above 1 for rates.\n\n\
+         | scenario | tiny | baseline | tiny/baseline | target | met |\n|---|---|---|---|---|---|\n",
+    );
+    for row in rows() {
+        let tiny = median(results, row.scenario, Kind::Tiny, row.metric);
+        let baseline = median(results, row.scenario, Kind::Baseline, row.metric);
+        if tiny.is_none() && baseline.is_none() {
+            continue;
+        }
+        let shown = |v: Option<f64>| v.map_or("–".into(), |v| show(v, row.unit));
+        let ratio = match (tiny, baseline) {
+            (Some(t), Some(b)) if b != 0.0 => format!("{:.2}", t / b),
+            _ => "–".into(),
+        };
+        let (target, met) = match (row.target, tiny) {
+            (None, _) => (String::new(), String::new()),
+            (Some(target), tiny) => {
+                let (text, met) = match target {
+                    Target::Below(limit, text) => (text.to_owned(), tiny.map(|t| t < limit)),
+                    Target::AtMost(limit, text) => (text.to_owned(), tiny.map(|t| t <= limit)),
+                    Target::Above(limit, text) => (text.to_owned(), tiny.map(|t| t > limit)),
+                    Target::AtLeastBaseline => (
+                        "≥ baseline".to_owned(),
+                        tiny.zip(baseline).map(|(t, b)| t >= b),
+                    ),
+                };
+                let met = match met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "–",
+                };
+                (text, met.to_owned())
+            }
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {ratio} | {target} | {met} |\n",
+            row.label,
+            shown(tiny),
+            shown(baseline)
+        ));
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! The services of the suite as tiny controllers, served by `App::serve`
+//! (`TINY_ADDR`, `TINY_CACHE_URL` and `DATABASE_URL` come from the runner).
+//!
+//! | path | what |
+//! |---|---|
+//! | `/idle` | a poll stream whose producer says nothing for an hour |
+//! | `/poll` | a poll stream at 1 s, each frame the time it was produced |
+//! | `/key/<k>` | a key stream on `bench:<k>` |
+//! | `/produce/<prefix>/<keys>/<count>/<pace µs>` | starts a producer: `count` timestamps sent round-robin to `bench:<prefix>-<i>` |
+//! | `/pg` | a pg stream on channel `bench_fanout` |
+//! | `/stats` | `tiny::sse::live_streams()` |
+
+use std::time::Duration;
+
+use tiny::prelude::*;
+
+use crate::now_micros;
+
+/// Whether tiny has its pg mode yet (branch `pg`): the fan-out scenario needs it.
+pub const PG_MODE: bool = true;
+
+#[controller(path = "/idle")]
+pub struct Idle;
+
+#[controller]
+impl Idle {
+    #[sse(poll = 3600)]
+    async fn get(&self) -> Option<String> {
+        None
+    }
+}
+
+#[controller(path = "/poll")]
+pub struct PollClock;
+
+#[controller]
+impl PollClock {
+    #[sse(poll = 1)]
+    async fn get(&self) -> Option<String> {
+        Some(now_micros().to_string())
+    }
+}
+
+#[controller(path = "/key")]
+pub struct KeyStream;
+
+#[controller]
+impl KeyStream {
+    #[sse(key = "bench:<section>")]
+    fn get(&self) {}
+}
+
+#[controller(path = "/produce")]
+pub struct Produce;
+
+#[controller]
+impl Produce {
+    fn get(&self, req: &Request) -> tiny::Result<&'static str> {
+        let plan = ProducePlan::parse(&req.path().section, &req.path().slug).ok_or_else(|| {
+            tiny::Error::bad_request("/produce/<prefix>/<keys>/<count>/<pace µs>")
+        })?;
+        tokio::spawn(async move {
+            plan.run(|key, message| async move {
+                tiny::sse()
+                    .send_key(&format!("bench:{key}"), message)
+                    .await
+                    .expect("send_key");
+            })
+            .await
+        });
+        Ok("started")
+    }
+}
+
+#[controller(path = "/pg")]
+pub struct PgFanout;
+
+#[controller]
+impl PgFanout {
+    #[sse(pg = "bench_fanout")]
+    fn get(&self) {}
+}
+
+#[controller(path = "/stats")]
+pub struct Stats;
+
+#[controller]
+impl Stats {
+    fn get(&self) -> String {
+        tiny::sse::live_streams().to_string()
+    }
+}
+
+/// A producer run, shared with the baseline.
+pub struct ProducePlan {
+    pub prefix: String,
+    pub keys: usize,
+    pub count: usize,
+    pub pace: Duration,
+}
+
+impl ProducePlan {
+    pub fn parse(prefix: &str, slug: &str) -> Option<Self> {
+        let mut parts = slug.split('/').map(|p| p.parse::<u64>().ok());
+        Some(Self {
+            prefix: prefix.to_owned(),
+            keys: parts.next()?? as usize,
+            count: parts.next()?? as usize,
+            pace: Duration::from_micros(parts.next()??),
+        })
+    }
+
+    /// Sends `count` messages, each the time it is sent, to the keys in
+    /// turn: one every `pace` (or flat out for 0).
+    pub async fn run<F, Fut>(self, mut send: F)
+    where
+        F: FnMut(String, String) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut ticks = (!self.pace.is_zero()).then(|| {
+            let mut ticks = tokio::time::interval(self.pace);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            ticks
+        });
+        for n in 0..self.count {
+            if let Some(ticks) = &mut ticks {
+                ticks.tick().await;
+            }
+            let key = format!("{}-{}", self.prefix, n % self.keys);
+            send(key, now_micros().to_string()).await;
+        }
+    }
+}
+
+pub fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(tiny::App::new().keep_alive(Duration::from_secs(15)).serve())
+        .expect("tiny server");
+}
