@@ -99,6 +99,10 @@ static GLOBAL: OnceLock<Cache> = OnceLock::new();
 /// Never panics: when the configuration is unusable (a malformed URL, the
 /// `redis` feature missing), every call on the handle returns an `Err` that
 /// says what to fix; [`try_cache`] reports it up front.
+///
+/// With Redis, the connection and the wake-up subscription run on the Tokio
+/// runtime that first uses the cache: one runtime per process (as
+/// `#[tokio::main]` gives) is the supported shape.
 pub fn cache() -> Cache {
     GLOBAL.get_or_init(Cache::from_env).clone()
 }
