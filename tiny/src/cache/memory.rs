@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::QueueLimits;
 use super::wake::{Waiter, Wakers};
+use super::{QueueLimits, lock};
 use crate::Result;
 
 #[derive(Clone)]
@@ -153,13 +153,6 @@ impl MemoryBackend {
     pub(crate) fn watch(&self, key: &str) -> Waiter {
         self.wakers.watch(key)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Sections under this lock do not panic; a poisoned map is still consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl std::fmt::Debug for MemoryBackend {

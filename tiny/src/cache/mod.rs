@@ -45,6 +45,14 @@ pub(crate) struct QueueLimits {
     pub(crate) ttl: Duration,
 }
 
+/// Locks a map guarded only by short, non-panicking sections: a poisoned
+/// lock still holds a consistent map.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub(crate) fn queue_full(key: &str, max_len: usize) -> Error {
     Error::new(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::Notify;
 
+use super::lock;
+
 #[derive(Debug, Default)]
 pub(crate) struct Wakers {
     keys: Mutex<HashMap<String, Weak<Notify>>>,
@@ -79,14 +81,6 @@ impl Drop for Waiter {
             keys.remove(&self.key);
         }
     }
-}
-
-/// The map is only touched by short, non-panicking sections; a poisoned
-/// lock still holds a consistent map.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
