@@ -7,7 +7,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
 use crate::model::{
-    Build, ControllerImpl, ControllerStruct, Part, RequestArg, Stream, StreamMode, VerbMethod,
+    Build, ControllerImpl, ControllerStruct, KeepAlive, Part, RequestArg, Stream, StreamMode,
+    VerbMethod,
 };
 
 pub(crate) fn controller_struct(model: &ControllerStruct, register: bool) -> TokenStream {
@@ -170,7 +171,7 @@ fn guarded(method: &VerbMethod, template: &[Part], open: TokenStream) -> TokenSt
     let check = quote_spanned!(at_output(method)=> ::tiny::__private::Guard::check);
     quote! {
         const TEMPLATE: ::tiny::__private::Template =
-            ::tiny::__private::Template::from_parts(&[#(#parts),*]);
+            ::tiny::__private::template(&[#(#parts),*]);
         let target = match ::tiny::__private::render(&TEMPLATE, &req) {
             ::core::result::Result::Ok(target) => target,
             ::core::result::Result::Err(refused) => return refused,
@@ -210,11 +211,11 @@ fn pg(method: &VerbMethod, template: &[Part], pg_key: Span, stream: &Stream) -> 
 fn options(stream: &Stream) -> TokenStream {
     let millis = |ms: u64| quote!(::tiny::__private::Duration::from_millis(#ms));
     let keep_alive = match stream.keep_alive {
-        None => quote!(::core::option::Option::None),
-        Some(None) => quote!(::core::option::Option::Some(::core::option::Option::None)),
-        Some(Some(ms)) => {
+        KeepAlive::App => quote!(::tiny::__private::KeepAlive::App),
+        KeepAlive::Off => quote!(::tiny::__private::KeepAlive::Off),
+        KeepAlive::Every(ms) => {
             let d = millis(ms);
-            quote!(::core::option::Option::Some(::core::option::Option::Some(#d)))
+            quote!(::tiny::__private::KeepAlive::Every(#d))
         }
     };
     let retry = match stream.retry_ms {

@@ -86,9 +86,19 @@ pub(crate) struct VerbMethod {
 /// What `#[sse(...)]` asks for.
 pub(crate) struct Stream {
     pub(crate) mode: StreamMode,
-    /// `None`: the app's; `Some(None)`: off; `Some(Some(ms))`.
-    pub(crate) keep_alive: Option<Option<u64>>,
+    pub(crate) keep_alive: KeepAlive,
     pub(crate) retry_ms: Option<u64>,
+}
+
+/// `keep_alive = …`, as the runtime's `tiny::sse::KeepAlive`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeepAlive {
+    /// Not given: the app's period.
+    App,
+    /// `keep_alive = "30s"`, in milliseconds.
+    Every(u64),
+    /// `keep_alive = "off"`.
+    Off,
 }
 
 pub(crate) enum StreamMode {

@@ -9,7 +9,7 @@ use syn::{
 
 use crate::diag::Diagnostics;
 use crate::model::{
-    Build, ControllerImpl, ControllerStruct, DEFAULT_KEY_POLL_MS, DEFAULT_POLL_MS, Part,
+    Build, ControllerImpl, ControllerStruct, DEFAULT_KEY_POLL_MS, DEFAULT_POLL_MS, KeepAlive, Part,
     RequestArg, Stream, StreamMode, Verb, VerbMethod,
 };
 use crate::template::{self, MAX_CHANNEL_LEN};
@@ -409,7 +409,7 @@ fn sse_arguments(attr: &Attribute, diag: &mut Diagnostics) -> Stream {
     let mut poll: Option<(u64, syn::Path)> = None;
     let mut key: Option<Vec<Part>> = None;
     let mut pg: Option<(Vec<Part>, Span)> = None;
-    let mut keep_alive: Option<Option<u64>> = None;
+    let mut keep_alive = KeepAlive::App;
     let mut retry: Option<u64> = None;
     let mut seen: Vec<String> = Vec::new();
     let mut source_given = false;
@@ -431,7 +431,7 @@ fn sse_arguments(attr: &Attribute, diag: &mut Diagnostics) -> Stream {
             match name.as_str() {
                 "poll" => poll = Some((duration(&value, diag), meta.path.clone())),
                 "retry" => retry = Some(duration(&value, diag)),
-                "keep_alive" => keep_alive = Some(keep_alive_value(&value, diag)),
+                "keep_alive" => keep_alive = keep_alive_value(&value, diag),
                 _ => {
                     // `key` or `pg`: the stream's source.
                     if source_given {
@@ -599,21 +599,21 @@ fn duration_ms(value: &Expr) -> Result<u64, String> {
     }
 }
 
-fn keep_alive_value(value: &Expr, diag: &mut Diagnostics) -> Option<u64> {
+fn keep_alive_value(value: &Expr, diag: &mut Diagnostics) -> KeepAlive {
     if let Some(lit) = string_literal(value)
         && lit.value() == "off"
     {
-        return None;
+        return KeepAlive::Off;
     }
     match duration_ms(value) {
         Ok(0) => diag.error_at(
             value,
             "the duration must be greater than zero; `keep_alive = \"off\"` turns keep-alive off",
         ),
-        Ok(ms) => return Some(ms),
+        Ok(ms) => return KeepAlive::Every(ms),
         Err(message) => diag.error_at(value, format!("{message}, or \"off\" for no keep-alive")),
     }
-    Some(1)
+    KeepAlive::Every(1)
 }
 
 /// `"250ms"`, `"2s"`, `"1m"`, `"1h"` (a space before the unit is allowed).

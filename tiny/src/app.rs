@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -24,47 +24,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Controller, dispatch};
+use crate::sse::StreamDefaults;
 use crate::{Error, Result};
 
 /// The address [`App::serve`] binds when `TINY_ADDR` is unset.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
-/// Keep-alive period of a stream unless the app or the stream sets another.
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Largest request body read before a controller runs, unless set otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
-
-/// What a stream takes from the app that serves it.
-#[derive(Debug, Clone)]
-pub(crate) struct StreamDefaults {
-    pub(crate) keep_alive: Option<Duration>,
-    pub(crate) retry: Option<Duration>,
-    pub(crate) shutdown: CancellationToken,
-}
-
-tokio::task_local! {
-    static CURRENT: StreamDefaults;
-}
-
-/// Streams made outside any app (e.g. in a plain axum handler) never see a
-/// shutdown signal; they end when their client or their source does.
-static DETACHED: LazyLock<StreamDefaults> = LazyLock::new(|| StreamDefaults {
-    keep_alive: Some(DEFAULT_KEEP_ALIVE),
-    retry: None,
-    shutdown: CancellationToken::new(),
-});
-
-impl StreamDefaults {
-    /// The defaults of the app serving the current request.
-    pub(crate) fn current() -> Self {
-        CURRENT
-            .try_with(Clone::clone)
-            .unwrap_or_else(|_| DETACHED.clone())
-    }
-
-    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(self, future).await
-    }
-}
 
 /// A controller as the registry and [`App::mount`] hold it.
 #[doc(hidden)]
@@ -147,11 +113,7 @@ impl App {
     pub fn empty() -> Self {
         Self {
             controllers: Vec::new(),
-            defaults: StreamDefaults {
-                keep_alive: Some(DEFAULT_KEEP_ALIVE),
-                retry: None,
-                shutdown: CancellationToken::new(),
-            },
+            defaults: StreamDefaults::default(),
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }

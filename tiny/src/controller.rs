@@ -15,8 +15,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
-use crate::app::StreamDefaults;
 use crate::request::{PathSections, Request};
+use crate::sse::StreamDefaults;
 use crate::{Error, Result};
 
 /// A boxed, sendable future, as controller dispatch returns.
@@ -142,6 +142,16 @@ impl<T: Default> Buildable for T {
     }
 }
 
+/// Builds a controller that is not a unit struct (macro glue).
+pub fn build<T: Buildable>() -> T {
+    T::build()
+}
+
+/// The answer to a verb the controller does not define (macro glue).
+pub async fn not_allowed<T: Controller>() -> Response {
+    method_not_allowed(T::VERBS)
+}
+
 /// The `Allow` header value: the defined verbs, `HEAD` with `GET`, and `OPTIONS`.
 fn allow(verbs: &[Verb]) -> HeaderValue {
     let mut names: Vec<&str> = Vec::with_capacity(verbs.len() + 2);
@@ -157,7 +167,7 @@ fn allow(verbs: &[Verb]) -> HeaderValue {
 }
 
 /// 405 with `Allow`.
-pub(crate) fn method_not_allowed(verbs: &[Verb]) -> Response {
+fn method_not_allowed(verbs: &[Verb]) -> Response {
     let allowed = allow(verbs);
     let message = format!(
         "method not allowed here; allowed: {}\n",

@@ -64,7 +64,7 @@ pub mod pg;
 mod request;
 pub mod sse;
 
-pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE};
+pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT};
 pub use axum::Json;
 pub use axum::http;
 pub use axum::response::Html;
@@ -72,7 +72,7 @@ pub use cache::{cache, try_cache};
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use request::{PathSections, Request};
-pub use sse::sse;
+pub use sse::{DEFAULT_KEEP_ALIVE, sse};
 
 /// Marks a controller: on a struct it sets the route, on the struct's `impl`
 /// block it turns verb-named methods into handlers.
@@ -155,130 +155,25 @@ pub fn load_average() -> Option<f64> {
         .ok()
 }
 
-/// What `#[controller]` and `#[sse]` expand to. Not a public API.
+/// What `#[controller]` and `#[sse]` expand to. Not a public API: it only
+/// re-exports, so each behaviour lives once, in its own module.
 #[doc(hidden)]
-// `Err(Response)` is the answer itself here (a 400, a refused guard), built
-// once per request: boxing it would only add an allocation.
-#[allow(clippy::result_large_err)]
 pub mod __private {
     pub use crate::app::Registration;
-    pub use crate::controller::{Buildable, Controller, Route, Verb};
-    pub use crate::sse::{EventStream, IntoEvent, Part, Template};
+    pub use crate::controller::{Buildable, Controller, Route, Verb, build, not_allowed};
+    pub use crate::sse::glue::*;
+    pub use crate::sse::{EventStream, IntoEvent, KeepAlive, Template};
     pub use axum::response::{IntoResponse, Response};
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;
     pub use std::time::Duration;
 
-    use std::future::Future;
-
-    use crate::Request;
-
-    /// The stream settings an `#[sse(...)]` attribute may carry.
-    #[derive(Debug, Clone, Copy, Default)]
-    pub struct StreamOptions {
-        /// `Some(None)`: no keep-alive; `None`: the app's.
-        pub keep_alive: Option<Option<Duration>>,
-        /// Opening `retry:`.
-        pub retry: Option<Duration>,
-    }
-
-    impl StreamOptions {
-        /// Applies the options to a stream.
-        pub fn apply(self, mut stream: EventStream) -> EventStream {
-            match self.keep_alive {
-                Some(Some(every)) => stream = stream.keep_alive(every),
-                Some(None) => stream = stream.no_keep_alive(),
-                None => {}
-            }
-            if let Some(retry) = self.retry {
-                stream = stream.retry(retry);
-            }
-            stream
-        }
-    }
-
-    /// `#[sse(poll = …)]`.
-    pub fn poll_stream<F, Fut, T>(produce: F, every: Duration, options: StreamOptions) -> Response
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = Option<T>> + Send + 'static,
-        T: IntoEvent + 'static,
-    {
-        options
-            .apply(crate::sse().stream(produce, every))
-            .into_response()
-    }
-
-    /// `#[sse(pg = …)]`: subscribes to `channel` (already rendered from the
-    /// template and past the guard); 400 for a name PostgreSQL would not
-    /// keep, 503 with `Retry-After` while the database is unreachable.
-    #[cfg(feature = "postgres")]
-    pub async fn pg_stream(channel: String, options: StreamOptions) -> Response {
-        match crate::sse().stream_pg(&channel).await {
-            Ok(stream) => options.apply(stream).into_response(),
-            Err(error) => error.into_response(),
-        }
-    }
-
     /// Without the `postgres` feature `#[sse(pg = …)]` is a compile error
     /// (`__require_postgres!`); this keeps it the only one.
     #[cfg(not(feature = "postgres"))]
     pub async fn pg_stream(_channel: String, _options: StreamOptions) -> Response {
         crate::Error::internal("tiny was built without its `postgres` feature").into_response()
-    }
-
-    /// Fills a key or channel template from the request; 400 when it does not fit.
-    // The `Err` is the response itself, returned at once by generated code.
-    #[allow(clippy::result_large_err)]
-    pub fn render(template: &Template, req: &Request) -> Result<String, Response> {
-        template
-            .render(req.path())
-            .map_err(IntoResponse::into_response)
-    }
-
-    /// The body of a key or pg stream method: `()` opens the stream,
-    /// `Err(e)` answers with `e`.
-    #[diagnostic::on_unimplemented(
-        message = "a stream guard must return `()` or `tiny::Result<()>`, not `{Self}`",
-        label = "the method body of a `key` or `pg` stream runs before the stream opens",
-        note = "return `Ok(())` to open the stream, or `Err(tiny::Error::forbidden(\"…\"))` to refuse it"
-    )]
-    pub trait Guard {
-        /// `Ok` opens the stream; `Err` is the response instead.
-        // The `Err` is the response itself, returned at once by generated code.
-        #[allow(clippy::result_large_err)]
-        fn check(self) -> Result<(), Response>;
-    }
-
-    impl Guard for () {
-        fn check(self) -> Result<(), Response> {
-            Ok(())
-        }
-    }
-
-    impl<E: IntoResponse> Guard for Result<(), E> {
-        fn check(self) -> Result<(), Response> {
-            self.map_err(IntoResponse::into_response)
-        }
-    }
-
-    /// `#[sse(key = …)]`, after the template and the guard passed.
-    pub async fn key_stream(key: String, every: Duration, options: StreamOptions) -> Response {
-        match crate::sse().stream_key(key, every).await {
-            Ok(stream) => options.apply(stream).into_response(),
-            Err(error) => error.into_response(),
-        }
-    }
-
-    /// Builds a controller that is not a unit struct.
-    pub fn build<T: Buildable>() -> T {
-        T::build()
-    }
-
-    /// The answer to a verb the controller does not define.
-    pub async fn not_allowed<T: Controller>() -> Response {
-        crate::controller::method_not_allowed(T::VERBS)
     }
 }
 

@@ -8,12 +8,13 @@
 
 use crate::{Error, Result};
 
-/// The longest channel name PostgreSQL accepts, in bytes (`NAMEDATALEN - 1`).
+/// The longest channel name PostgreSQL accepts, in bytes (`NAMEDATALEN - 1`);
+/// `#[sse(pg = …)]` checks the same limit at compile time.
 ///
 /// ```
 /// assert!("user_updates".len() <= tiny::pg::MAX_CHANNEL_LEN);
 /// ```
-pub const MAX_CHANNEL_LEN: usize = 63;
+pub const MAX_CHANNEL_LEN: usize = tiny_syntax::template::MAX_CHANNEL_LEN;
 
 /// Checks that `channel` is a name PostgreSQL keeps as written: 1 to 63
 /// bytes, no NUL. The error answers 400.

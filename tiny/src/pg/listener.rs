@@ -9,9 +9,10 @@
 //! progress unless the connection is polled — and on any failure drops it and
 //! reconnects with capped exponential backoff.
 //!
-//! Each channel in use has one `broadcast` queue of frames. A notification is
-//! encoded once and the same `Bytes` go to every subscriber; the queue keeps
-//! the last [`DEFAULT_BACKLOG`] frames (or [`ListenerBuilder::backlog`]), so a
+//! Each channel in use has one `broadcast` queue of [`Notice`]s. A
+//! notification is one shared `Arc`, rendered once by the stream layer for
+//! every subscriber; the queue keeps the last [`DEFAULT_BACKLOG`] notices
+//! (or [`ListenerBuilder::backlog`]), so a
 //! subscriber that stops reading costs no memory beyond them, never delays the
 //! others, and is ended once it has fallen further behind (its `EventSource`
 //! reconnects).
@@ -24,7 +25,6 @@ use std::task::Poll;
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
-use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -34,7 +34,7 @@ use tokio_postgres::{
 };
 
 use super::channel;
-use crate::sse::EventStream;
+use super::notice::Notice;
 use crate::{Error, Result};
 
 /// How many frames a channel keeps for subscribers that are behind; one
@@ -56,7 +56,7 @@ const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 type PgConnection = Connection<Socket, NoTlsStream>;
-type Channels = HashMap<Arc<str>, broadcast::Sender<Bytes>>;
+type Channels = HashMap<Arc<str>, broadcast::Sender<Arc<Notice>>>;
 
 /// A handle to a LISTEN connection and its fan-out; cheap to clone.
 ///
@@ -107,27 +107,10 @@ impl Listener {
         Ok(ListenerBuilder::new(super::parse_url(url)?))
     }
 
-    /// Subscribes to `channel` and returns the event stream of its
-    /// notifications: one frame each, `data` being the payload when it is
-    /// valid JSON and the payload as a JSON string otherwise. After a
-    /// reconnection the stream gets an `event: resync` frame: notifications
-    /// sent meanwhile are lost, so the page should refetch.
-    ///
+    /// Joins `channel`: `LISTEN` when it is the channel's first subscriber.
     /// Errors: 400 when `channel` is empty, longer than
     /// [`MAX_CHANNEL_LEN`](super::MAX_CHANNEL_LEN) bytes or holds a NUL;
     /// 503 with `Retry-After` while the database is unreachable.
-    ///
-    /// ```no_run
-    /// # async fn run(listener: tiny::pg::Listener) -> tiny::Result<()> {
-    /// let stream: tiny::sse::EventStream = listener.stream("audit_log").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn stream(&self, channel: &str) -> Result<EventStream> {
-        let subscription = self.subscribe(channel).await?;
-        Ok(crate::sse::pg::stream(subscription))
-    }
-
-    /// Joins `channel`: `LISTEN` when it is the channel's first subscriber.
     pub(crate) async fn subscribe(&self, channel: &str) -> Result<Subscription> {
         channel::check(channel)?;
         let (reply, answer) = oneshot::channel();
@@ -340,11 +323,11 @@ enum Command {
     },
 }
 
-/// One subscriber of a channel: the frames of its notifications.
+/// One subscriber of a channel: its notices.
 pub(crate) struct Subscription {
     // Declaration order is drop order: the receiver goes first, so when the
     // task handles `Leave` it already counts one subscriber less.
-    receiver: broadcast::Receiver<Bytes>,
+    receiver: broadcast::Receiver<Arc<Notice>>,
     leave: Leave,
 }
 
@@ -362,12 +345,12 @@ impl Drop for Leave {
 }
 
 impl Subscription {
-    /// The next frame; `None` when the subscriber fell more than the backlog
-    /// behind (its stream ends, so its client reconnects) or the listener
-    /// stopped.
-    pub(crate) async fn next(&mut self) -> Option<Bytes> {
+    /// The next notice; `None` when the subscriber fell more than the
+    /// backlog behind (its stream ends, so its client reconnects) or the
+    /// listener stopped.
+    pub(crate) async fn next(&mut self) -> Option<Arc<Notice>> {
         match self.receiver.recv().await {
-            Ok(frame) => Some(frame),
+            Ok(notice) => Some(notice),
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(
                     channel = &*self.leave.channel,
@@ -672,10 +655,9 @@ impl Task {
                 .collect();
             match self.execute(&sql).await {
                 Ok(()) => {
-                    if let Some(frame) = crate::sse::pg::resync_frame() {
-                        for sender in self.channels.values() {
-                            let _ = sender.send(frame.clone());
-                        }
+                    let notice = Arc::new(Notice::reconnected());
+                    for sender in self.channels.values() {
+                        let _ = sender.send(Arc::clone(&notice));
                     }
                     tracing::info!(
                         channels = self.channels.len(),
@@ -832,8 +814,8 @@ async fn drive<T>(
         .unwrap_or_else(|_| Err(Failure::Lost(format!("no answer within {limit:?}"))))
 }
 
-/// Encodes `notification` once and hands the same bytes to every subscriber
-/// of its channel.
+/// Hands `notification` to every subscriber of its channel, as one shared
+/// notice.
 fn fan_out(channels: &Channels, notification: &Notification) {
     let Some(sender) = channels.get(notification.channel()) else {
         return; // in flight when its channel was UNLISTENed
@@ -841,9 +823,9 @@ fn fan_out(channels: &Channels, notification: &Notification) {
     if sender.receiver_count() == 0 {
         return;
     }
-    if let Some(frame) = crate::sse::pg::notification_frame(notification.payload()) {
-        // Never blocks: a full queue drops its oldest frame, and whoever had
-        // not read it yet is ended on its next read.
-        let _ = sender.send(frame);
-    }
+    // Never blocks: a full queue drops its oldest notice, and whoever had
+    // not read it yet is ended on its next read.
+    let _ = sender.send(Arc::new(Notice::notification(
+        notification.payload().to_owned(),
+    )));
 }

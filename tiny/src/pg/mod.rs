@@ -38,12 +38,14 @@
 
 mod channel;
 mod listener;
+mod notice;
 
 use std::sync::{Mutex, PoisonError};
 
 pub use channel::MAX_CHANNEL_LEN;
 pub(crate) use listener::Subscription;
 pub use listener::{DEFAULT_BACKLOG, Listener, ListenerBuilder};
+pub(crate) use notice::NoticeKind;
 
 use crate::{Error, Result};
 

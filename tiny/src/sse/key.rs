@@ -8,15 +8,48 @@
 
 use std::time::Duration;
 
+use axum::response::{IntoResponse as _, Response};
 use futures_util::Stream;
 
 use super::Event;
-use super::response::Frame;
-use crate::Result;
+use super::response::{EventStream, Frame};
+use super::settings::StreamOptions;
 use crate::cache::{Cache, Waiter};
+use crate::{Error, Result};
+
+/// `#[sse(key = …)]`, after the template and the guard passed.
+pub async fn key_stream(key: String, every: Duration, options: StreamOptions) -> Response {
+    match stream(key, every).await {
+        Ok(stream) => options.apply(stream).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The stream behind [`Sse::stream_key`](super::Sse::stream_key): checks the
+/// backend answers, registers for wake-ups, then takes.
+pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> {
+    if key.is_empty() {
+        return Err(Error::internal("stream_key needs a non-empty key"));
+    }
+    let cache = crate::cache();
+    cache.ping().await?;
+    let waiter = cache.watch(&key)?;
+    Ok(EventStream::new(Box::pin(source(
+        cache, key, waiter, every,
+    ))))
+}
+
+/// Appends `data` to `key`'s queue: the work of [`Sse::send_key`](super::Sse::send_key).
+pub(crate) async fn send<T: serde::Serialize>(key: &str, data: &T) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::internal("send_key needs a non-empty key"));
+    }
+    let message = message_text(key, data)?;
+    crate::cache().push(key, message).await
+}
 
 /// The frames of a key stream.
-pub(crate) fn source(
+fn source(
     cache: Cache,
     key: String,
     waiter: Waiter,
@@ -65,12 +98,12 @@ impl Consumer {
     }
 }
 
-/// Sends `message` to `key` as-is (`&str`, `String`), or as JSON.
-pub(crate) fn message_text<T: serde::Serialize>(key: &str, data: &T) -> Result<String> {
+/// The text queued for `data`: `&str` and `String` as-is, anything else as JSON.
+fn message_text<T: serde::Serialize>(key: &str, data: &T) -> Result<String> {
     match serde_json::to_value(data) {
         Ok(serde_json::Value::String(text)) => Ok(text),
         Ok(value) => Ok(value.to_string()),
-        Err(e) => Err(crate::Error::internal(format!(
+        Err(e) => Err(Error::internal(format!(
             "the message for `{key}` cannot be serialized: {e}"
         ))),
     }

@@ -14,11 +14,13 @@
 //! and a clean end on shutdown.
 
 mod event;
+mod guard;
 mod key;
 #[cfg(feature = "postgres")]
-pub(crate) mod pg;
+mod pg;
 mod poll;
 mod response;
+mod settings;
 mod template;
 
 use std::future::Future;
@@ -26,9 +28,22 @@ use std::time::Duration;
 
 pub use event::{DONE, Event, IntoEvent};
 pub use response::{EventStream, live_streams};
-#[allow(unused_imports)] // the key and pg modes build on them
-pub(crate) use response::{Frame, Source};
-pub use template::{MAX_PLACEHOLDER_LEN, Part, Template};
+pub(crate) use settings::StreamDefaults;
+pub use settings::{DEFAULT_KEEP_ALIVE, KeepAlive};
+pub use template::{MAX_PLACEHOLDER_LEN, Template};
+
+/// The entry points `#[sse]`'s generated code calls, one per mode, and the
+/// glue they share; reached only through `tiny::__private`.
+pub(crate) mod glue {
+    pub use crate::sse::guard::{Guard, render};
+    pub use crate::sse::key::key_stream;
+    #[cfg(feature = "postgres")]
+    pub use crate::sse::pg::pg_stream;
+    pub use crate::sse::poll::poll_stream;
+    pub use crate::sse::settings::StreamOptions;
+    pub use crate::sse::template::template;
+    pub use tiny_syntax::template::Part;
+}
 
 /// The entry point of the SSE toolkit; get one with [`tiny::sse()`](crate::sse()).
 #[derive(Debug, Clone, Copy, Default)]
@@ -79,7 +94,7 @@ impl Sse {
         Fut: Future<Output = Option<T>> + Send + 'static,
         T: IntoEvent + 'static,
     {
-        EventStream::new(Box::pin(poll::source(produce, every)))
+        poll::stream(produce, every)
     }
 
     /// Appends `data` to `key`'s queue for a key stream: `&str` and `String`
@@ -100,11 +115,7 @@ impl Sse {
     /// # Ok(()) }
     /// ```
     pub async fn send_key<T: serde::Serialize>(&self, key: &str, data: T) -> crate::Result<()> {
-        if key.is_empty() {
-            return Err(crate::Error::internal("send_key needs a non-empty key"));
-        }
-        let message = key::message_text(key, &data)?;
-        crate::cache().push(key, message).await
+        key::send(key, &data).await
     }
 
     /// Key mode: streams the messages sent to `key`, each to exactly one
@@ -135,16 +146,7 @@ impl Sse {
         key: impl Into<String>,
         every: Duration,
     ) -> crate::Result<EventStream> {
-        let key = key.into();
-        if key.is_empty() {
-            return Err(crate::Error::internal("stream_key needs a non-empty key"));
-        }
-        let cache = crate::cache();
-        cache.ping().await?;
-        let waiter = cache.watch(&key)?;
-        Ok(EventStream::new(Box::pin(key::source(
-            cache, key, waiter, every,
-        ))))
+        key::stream(key.into(), every).await
     }
 
     /// pg mode: each `NOTIFY` on `channel` is one frame, served from the

@@ -3,16 +3,38 @@
 use std::future::Future;
 use std::time::Duration;
 
+use axum::response::{IntoResponse as _, Response};
 use futures_util::{Stream, StreamExt as _};
 use tokio::time::{Interval, MissedTickBehavior, interval};
 
 use super::event::IntoEvent;
-use super::response::Frame;
+use super::response::{EventStream, Frame};
+use super::settings::StreamOptions;
+
+/// `#[sse(poll = …)]`: the method is the producer.
+pub fn poll_stream<F, Fut, T>(produce: F, every: Duration, options: StreamOptions) -> Response
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Option<T>> + Send + 'static,
+    T: IntoEvent + 'static,
+{
+    options.apply(stream(produce, every)).into_response()
+}
+
+/// The stream behind [`Sse::stream`](super::Sse::stream).
+pub(crate) fn stream<F, Fut, T>(produce: F, every: Duration) -> EventStream
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Option<T>> + Send + 'static,
+    T: IntoEvent + 'static,
+{
+    EventStream::new(Box::pin(source(produce, every)))
+}
 
 /// The frames of a poll stream. The producer is called only while the
 /// stream is polled: once the client is gone and hyper drops the body, the
 /// next call never happens.
-pub(crate) fn source<F, Fut, T>(produce: F, every: Duration) -> impl Stream<Item = Frame> + Send
+fn source<F, Fut, T>(produce: F, every: Duration) -> impl Stream<Item = Frame> + Send
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Option<T>> + Send + 'static,

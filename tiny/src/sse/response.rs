@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Event;
-use crate::app::StreamDefaults;
+use super::settings::{KeepAlive, StreamDefaults};
 
 /// One item a stream source yields.
 #[derive(Debug)]
@@ -79,7 +79,7 @@ pub fn live_streams() -> usize {
 #[must_use = "an EventStream does nothing until returned as a response"]
 pub struct EventStream {
     source: Source,
-    keep_alive: Option<Option<Duration>>,
+    keep_alive: KeepAlive,
     retry: Option<Duration>,
 }
 
@@ -96,7 +96,7 @@ impl EventStream {
     pub(crate) fn new(source: Source) -> Self {
         Self {
             source,
-            keep_alive: None,
+            keep_alive: KeepAlive::App,
             retry: None,
         }
     }
@@ -104,14 +104,27 @@ impl EventStream {
     /// Sends a keep-alive comment after `every` without a frame, instead of
     /// the app's default (15 s), so proxies keep the stream and dead peers are
     /// found.
-    pub fn keep_alive(mut self, every: Duration) -> Self {
-        self.keep_alive = Some(Some(every).filter(|d| !d.is_zero()));
-        self
+    pub fn keep_alive(self, every: Duration) -> Self {
+        self.with_keep_alive(KeepAlive::every(every))
     }
 
     /// Sends no keep-alive comments on this stream.
-    pub fn no_keep_alive(mut self) -> Self {
-        self.keep_alive = Some(None);
+    pub fn no_keep_alive(self) -> Self {
+        self.with_keep_alive(KeepAlive::Off)
+    }
+
+    /// This stream's keep-alive: the app's, its own period, or none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tiny::sse::KeepAlive;
+    ///
+    /// let stream = tiny::sse()
+    ///     .stream(|| async { Some("tick") }, Duration::from_secs(1))
+    ///     .with_keep_alive(KeepAlive::Off);
+    /// ```
+    pub fn with_keep_alive(mut self, keep_alive: KeepAlive) -> Self {
+        self.keep_alive = keep_alive;
         self
     }
 
@@ -125,7 +138,7 @@ impl EventStream {
 impl IntoResponse for EventStream {
     fn into_response(self) -> Response {
         let defaults = StreamDefaults::current();
-        let keep_alive = self.keep_alive.unwrap_or(defaults.keep_alive);
+        let keep_alive = self.keep_alive.period(defaults.keep_alive);
         let retry = self.retry.or(defaults.retry);
         let body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
         let mut response = Body::new(body).into_response();
@@ -144,14 +157,14 @@ impl IntoResponse for EventStream {
 /// the time; the timer is re-armed when it fires, so a busy stream touches
 /// the timer wheel once per period instead of once per frame (a fan-out to
 /// 10 000 streams would otherwise reset 10 000 timers per notification).
-struct KeepAlive {
+struct KeepAliveTimer {
     every: Duration,
     /// Made on the first poll, inside the runtime.
     sleep: Option<Pin<Box<Sleep>>>,
     last_frame: Option<Instant>,
 }
 
-impl KeepAlive {
+impl KeepAliveTimer {
     /// Ready when `every` has passed without a frame.
     fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let every = self.every;
@@ -229,7 +242,7 @@ impl Shutdown {
 /// The body of every event stream.
 struct SseBody {
     source: Source,
-    keep_alive: Option<KeepAlive>,
+    keep_alive: Option<KeepAliveTimer>,
     opening: Option<Bytes>,
     shutdown: Shutdown,
     finished: bool,
@@ -251,7 +264,7 @@ impl SseBody {
         };
         Self {
             source,
-            keep_alive: keep_alive.map(|every| KeepAlive {
+            keep_alive: keep_alive.map(|every| KeepAliveTimer {
                 every,
                 sleep: None,
                 last_frame: None,
