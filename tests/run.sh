@@ -45,6 +45,18 @@ fi
 
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
+# Hygiene: formatting, lints on every target, and each feature combination
+# of the runtime building on its own (an item gated on the wrong feature
+# shows up only there).
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo fmt --all -- --check
+for features in --no-default-features "--features postgres" "--features redis"; do
+  # shellcheck disable=SC2086 # one or two words, split on purpose
+  cargo check -p tiny $features
+done
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
 # The examples the tests run as processes, built once up front.
 cargo build --workspace --all-features --examples
 

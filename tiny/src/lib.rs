@@ -54,12 +54,45 @@
 //! `#[sse(pg = "user_updates")]` (feature `postgres`) streams each PostgreSQL
 //! `NOTIFY` on a channel as one frame; every pg stream of a process shares one
 //! listening connection (`tiny::pg`), which survives database restarts.
+//!
+//! `#[sse(key = "user:<section>:updates")]` streams the messages queued under
+//! a cache key by [`sse().send_key(…)`](sse::Sse::send_key), each to exactly
+//! one consumer, in order; the method body runs first as a guard.
+//!
+//! # Feature flags
+//!
+//! tiny's default build needs no server besides itself. Optional backends:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `postgres` | `#[sse(pg = "channel")]`, `sse().stream_pg(…)` and `tiny::pg`: PostgreSQL `LISTEN/NOTIFY` streams over one shared connection per process |
+//! | `redis` | `TINY_CACHE_URL=redis://…`: [`cache()`] and key-mode queues in Redis, shared by every process |
+//!
+//! Without `postgres`, `#[sse(pg = …)]` is a compile error that names the
+//! feature; without `redis`, a `redis://` cache URL is refused at start-up
+//! with a message naming the feature.
+//!
+//! # Environment
+//!
+//! Every setting has a default that suits a server nobody configured.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `TINY_ADDR` | `127.0.0.1:8080` | the address [`App::serve`] binds |
+//! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
+//! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
+//! | `TINY_QUEUE_TTL` | 86 400 | seconds unread messages live after their key's last send |
+//! | `DATABASE_URL` | unset | the PostgreSQL database pg streams listen on (feature `postgres`); checked at start-up when a pg stream is mounted |
+//! | `RUST_LOG` | `info` | the log filter ([`tracing_subscriber::EnvFilter`] syntax), logs on stderr |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod app;
 pub mod cache;
 mod controller;
 mod error;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod pg;
 mod request;
 pub mod sse;
@@ -96,7 +129,15 @@ pub use tiny_macros::controller;
 ///
 /// - `poll = N`: the method (returning `Option<T>`) is called at once, then
 ///   every `N` (integer seconds, or `"250ms"`, `"2s"`, `"1m"`; default 10 s).
-/// - `keep_alive = "30s"`: this stream's keep-alive period (default: the app's).
+/// - `key = "user:<section>:updates"`: the method body is a guard (`()` or
+///   `Ok(())` opens the stream, `Err(e)` answers `e`), then the messages
+///   sent to the key with [`sse().send_key(…)`](sse::Sse::send_key) are
+///   streamed, each to exactly one consumer, in order; [`DONE`](sse::DONE)
+///   ends the stream. With `key`, `poll = N` is only the fallback re-check
+///   period (default 1 s): a waiting stream is woken as soon as a message is
+///   sent.
+/// - `keep_alive = "30s"`: this stream's keep-alive period (default: the
+///   app's); `keep_alive = "off"` sends none.
 /// - `retry = "2s"`: opens the stream with `retry:`.
 /// - `pg = "channel"` (feature `postgres`): the method body is a guard (`()`
 ///   or `Ok(())` opens the stream, `Err(e)` answers `e`), then each `NOTIFY`

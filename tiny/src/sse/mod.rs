@@ -176,6 +176,7 @@ impl Sse {
     /// }
     /// ```
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn stream_pg(&self, channel: &str) -> crate::Result<EventStream> {
         crate::pg::listener()?.stream(channel).await
     }
