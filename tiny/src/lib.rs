@@ -209,13 +209,6 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::sync::Arc;
     pub use std::time::Duration;
-
-    /// Without the `postgres` feature `#[sse(pg = …)]` is a compile error
-    /// (`__require_postgres!`); this keeps it the only one.
-    #[cfg(not(feature = "postgres"))]
-    pub async fn pg_stream(_channel: String, _options: StreamOptions) -> Response {
-        crate::Error::internal("tiny was built without its `postgres` feature").into_response()
-    }
 }
 
 /// Expands to nothing with the `postgres` feature, and to a compile error

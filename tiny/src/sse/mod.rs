@@ -43,6 +43,15 @@ pub(crate) mod glue {
     pub use crate::sse::settings::StreamOptions;
     pub use crate::sse::template::template;
     pub use tiny_syntax::template::Part;
+
+    /// Without the `postgres` feature `#[sse(pg = …)]` is a compile error
+    /// (`__require_postgres!`); this stub keeps that error the only one.
+    #[cfg(not(feature = "postgres"))]
+    pub async fn pg_stream(_channel: String, _options: StreamOptions) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(crate::Error::internal(
+            "tiny was built without its `postgres` feature",
+        ))
+    }
 }
 
 /// The entry point of the SSE toolkit; get one with [`tiny::sse()`](crate::sse()).
