@@ -199,7 +199,8 @@ pub(crate) async fn dispatch<T: Controller>(
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    StreamDefaults::scope(defaults, controller.call(verb, request)).await
+    let last_event_id = request.last_event_id().map(Arc::from);
+    StreamDefaults::scope(defaults, last_event_id, controller.call(verb, request)).await
 }
 
 async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) -> Result<Request> {

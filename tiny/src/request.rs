@@ -189,6 +189,30 @@ impl Request {
             .find_map(|(key, value)| (key == name).then_some(value))
     }
 
+    /// Where a returning `EventSource` left off: the `Last-Event-ID` header
+    /// a browser sends by itself when it reconnects, else the `lastEventId`
+    /// query parameter (an `EventSource` cannot set headers, so a page that
+    /// kept an id opens with `?lastEventId=…`). `None` when neither is
+    /// present; a header that is not visible ASCII counts as absent.
+    ///
+    /// Streams of modes with a history (key, pg) read it themselves to
+    /// replay what the client missed.
+    ///
+    /// ```
+    /// # use tiny::{Request, PathSections, http::{HeaderMap, Method}};
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("last-event-id", "e1.7".parse().unwrap());
+    /// let req = Request::new(Method::GET, "/feed?lastEventId=e1.3".parse().unwrap(),
+    ///     headers, PathSections::default(), Default::default());
+    /// assert_eq!(req.last_event_id().as_deref(), Some("e1.7"));
+    /// ```
+    pub fn last_event_id(&self) -> Option<String> {
+        match self.header("last-event-id") {
+            Some(id) => Some(id.to_owned()),
+            None => self.query_value("lastEventId"),
+        }
+    }
+
     /// The raw body.
     pub fn body(&self) -> &Bytes {
         &self.inner.body

@@ -50,6 +50,15 @@ pub struct Event {
 }
 
 impl Event {
+    /// `event: resync` with data `{"reason": "…"}`: the stream could not
+    /// carry on from where the client left off (an unknown cursor, a
+    /// history that was trimmed or reset, notifications missed while a
+    /// backend was away), so the page should refetch what it shows. Live
+    /// events follow it.
+    pub(crate) fn resync(reason: &str) -> Self {
+        Self::data(serde_json::json!({ "reason": reason }).to_string()).event("resync")
+    }
+
     /// An unnamed event carrying `data` (the browser's `onmessage`).
     pub fn data(data: impl Into<String>) -> Self {
         Self {

@@ -76,7 +76,7 @@ fn notification_frame(payload: &str) -> Option<Bytes> {
 /// notifications sent while the connection was down are lost, so the page
 /// should refetch what it shows.
 fn resync_frame() -> Option<Bytes> {
-    encode(Event::data(r#"{"reason":"reconnected"}"#).event("resync"))
+    encode(Event::resync("reconnected"))
 }
 
 fn encode(event: Event) -> Option<Bytes> {

@@ -7,7 +7,7 @@
 //! a plain axum handler) gets the crate defaults and never sees a shutdown.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -100,7 +100,14 @@ impl Default for StreamDefaults {
 }
 
 tokio::task_local! {
-    static CURRENT: StreamDefaults;
+    static CURRENT: Scope;
+}
+
+/// What the request being answered hands the streams it opens.
+struct Scope {
+    defaults: StreamDefaults,
+    /// [`Request::last_event_id`](crate::Request::last_event_id).
+    last_event_id: Option<Arc<str>>,
 }
 
 /// Streams made outside any app never see a shutdown signal; they end when
@@ -111,12 +118,30 @@ impl StreamDefaults {
     /// The defaults of the app serving the current request.
     pub(crate) fn current() -> Self {
         CURRENT
-            .try_with(Clone::clone)
+            .try_with(|scope| scope.defaults.clone())
             .unwrap_or_else(|_| DETACHED.clone())
     }
 
-    /// Runs `future` (a controller call) with these defaults current.
-    pub(crate) async fn scope<F: Future>(self, future: F) -> F::Output {
-        CURRENT.scope(self, future).await
+    /// Runs `future` (a controller call) with these defaults and the
+    /// request's resume cursor current.
+    pub(crate) async fn scope<F: Future>(
+        self,
+        last_event_id: Option<Arc<str>>,
+        future: F,
+    ) -> F::Output {
+        let scope = Scope {
+            defaults: self,
+            last_event_id,
+        };
+        CURRENT.scope(scope, future).await
     }
+}
+
+/// The resume cursor of the request being answered, if any: what a stream
+/// opened by that request replays from.
+pub(crate) fn last_event_id() -> Option<Arc<str>> {
+    CURRENT
+        .try_with(|scope| scope.last_event_id.clone())
+        .ok()
+        .flatten()
 }
