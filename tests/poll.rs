@@ -581,6 +581,44 @@ async fn a_client_that_stops_reading_stalls_its_producer_and_no_one_else() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_ended_by_the_write_timeout() {
+    let server = TestServer::start(app().write_timeout(Duration::from_millis(500))).await;
+    let response = client()
+        .get(server.url("/flood"))
+        .send()
+        .await
+        .expect("request failed");
+    eventually("the stream is flowing", || calls(&FLOOD_CALLS) >= 10).await;
+    // Nothing is read: once the socket buffers are full no write makes
+    // progress, and after 500 ms the server ends the connection.
+    eventually("the stalled connection is ended", || live_streams() == 0).await;
+    let stopped_at = calls(&FLOOD_CALLS);
+
+    // What was buffered before the end can still be read, then the
+    // connection ends, cut mid-body (an error, not a clean end).
+    let mut body = response.bytes_stream();
+    let mut received = 0;
+    let ended = tokio::time::timeout(support::DEADLINE, async {
+        while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+            match chunk {
+                Ok(bytes) => received += bytes.len(),
+                Err(_) => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stalled connection was not closed");
+    assert!(
+        received <= (stopped_at + 1) * 70 * 1024,
+        "{received} bytes after {stopped_at} frames"
+    );
+    assert_eq!(calls(&FLOOD_CALLS), stopped_at, "the producer ran after the end");
+    // Other clients are served as usual.
+    let mut ticker = server.events("/ticker").await;
+    assert_eq!(ticker.data().await, "0");
+}
+
+#[tokio::test]
 async fn a_panicking_producer_ends_only_its_own_stream() {
     use futures_util::StreamExt as _;
 

@@ -23,6 +23,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::{self, DEFAULT_WRITE_TIMEOUT, TimedWrites};
 use crate::controller::{Controller, dispatch};
 use crate::sse::StreamDefaults;
 use crate::{Error, Result};
@@ -77,6 +78,8 @@ pub struct App {
     controllers: Vec<Registration>,
     defaults: StreamDefaults,
     body_limit: usize,
+    /// `None`: `TINY_WRITE_TIMEOUT`, else [`DEFAULT_WRITE_TIMEOUT`].
+    write_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for App {
@@ -87,6 +90,7 @@ impl std::fmt::Debug for App {
             .field("keep_alive", &self.defaults.keep_alive)
             .field("retry", &self.defaults.retry)
             .field("body_limit", &self.body_limit)
+            .field("write_timeout", &self.write_timeout)
             .finish()
     }
 }
@@ -115,6 +119,7 @@ impl App {
             controllers: Vec::new(),
             defaults: StreamDefaults::default(),
             body_limit: DEFAULT_BODY_LIMIT,
+            write_timeout: None,
         }
     }
 
@@ -162,6 +167,21 @@ impl App {
     /// a larger one is answered 413.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Ends a connection whose writes make no progress for `limit` (default
+    /// 30 s, or `TINY_WRITE_TIMEOUT`): a client that stopped reading, or a
+    /// peer that vanished, stops holding a stream. Key messages it held stay
+    /// pending for its lineage and are replayed when it returns. Applies to
+    /// [`App::serve`] and [`App::run`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = tiny::App::new().write_timeout(Duration::from_secs(10));
+    /// ```
+    pub fn write_timeout(mut self, limit: Duration) -> Self {
+        self.write_timeout = Some(limit.max(Duration::from_millis(1)));
         self
     }
 
@@ -254,6 +274,10 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         self.check_environment()?;
+        let write_timeout = match self.write_timeout {
+            Some(limit) => limit,
+            None => write_timeout_from_env()?,
+        };
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -273,12 +297,10 @@ impl App {
                 },
                 () = &mut shutdown => break,
             };
-            // Frames are small and must not wait for Nagle's algorithm.
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::warn!(%error, "cannot set TCP_NODELAY");
-            }
+            connection::configure(&tcp, write_timeout);
+            let io = TokioIo::new(TimedWrites::new(tcp, write_timeout));
             let service = TowerToHyperService::new(router.clone());
-            let connection = connections.watch(http.serve_connection(TokioIo::new(tcp), service));
+            let connection = connections.watch(http.serve_connection(io, service));
             tokio::spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, "connection ended with an error");
@@ -315,6 +337,22 @@ async fn accept_failed(error: std::io::Error) {
     }
     tracing::error!(%error, "cannot accept a connection; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// `TINY_WRITE_TIMEOUT` (`30s`, `250ms`, `2m` or bare seconds), else the default.
+fn write_timeout_from_env() -> Result<Duration> {
+    match std::env::var("TINY_WRITE_TIMEOUT") {
+        Err(_) => Ok(DEFAULT_WRITE_TIMEOUT),
+        Ok(text) => match tiny_syntax::duration::parse(&text) {
+            Ok(limit) if !limit.is_zero() => Ok(limit),
+            Ok(_) => Err(Error::internal(
+                "TINY_WRITE_TIMEOUT must be above zero, e.g. 30s",
+            )),
+            Err(error) => Err(Error::internal(format!(
+                "TINY_WRITE_TIMEOUT `{text}` is not a duration: {error}"
+            ))),
+        },
+    }
 }
 
 /// With `TINY_CACHE_URL` set, the cache must be usable before the first

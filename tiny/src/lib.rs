@@ -83,12 +83,14 @@
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
 //! | `TINY_QUEUE_TTL` | 86 400 | seconds unread messages live after their key's last send |
 //! | `DATABASE_URL` | unset | the PostgreSQL database pg streams listen on (feature `postgres`); checked at start-up when a pg stream is mounted |
+//! | `TINY_WRITE_TIMEOUT` | `30s` | a connection whose writes make no progress this long is ended ([`App::write_timeout`]); `5s`, `250ms`, `2m` or bare seconds |
 //! | `RUST_LOG` | `info` | the log filter ([`tracing_subscriber::EnvFilter`] syntax), logs on stderr |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod app;
 pub mod cache;
+mod connection;
 mod controller;
 mod error;
 #[cfg(feature = "postgres")]
@@ -102,6 +104,7 @@ pub use axum::Json;
 pub use axum::http;
 pub use axum::response::Html;
 pub use cache::{cache, try_cache};
+pub use connection::DEFAULT_WRITE_TIMEOUT;
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use request::{PathSections, Request};
