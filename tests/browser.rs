@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use support::TestServer;
 use support::browser::{Browser, ExampleServer};
+use support::cutter::Cutter;
 use tiny::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,6 +201,74 @@ async fn the_user_updates_page_receives_what_its_form_sends() {
             "document.getElementById('status').textContent === 'done'",
         )
         .await;
+    browser.close().await;
+    server.stop();
+}
+
+/// The network cuts the page's stream (both sockets reset, whatever was in
+/// flight lost) three times while messages flow: the browser reconnects by
+/// itself with `Last-Event-ID`, and the page ends with every message once,
+/// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_updates_page_keeps_every_message_when_its_connection_is_cut() {
+    let server = ExampleServer::start("user_updates", "127.0.0.1:0");
+    let cutter = Cutter::start(server.addr).await;
+    let browser = Browser::start().await;
+    browser.client.goto(&cutter.url("/")).await.unwrap();
+    browser
+        .wait_for(
+            "the stream to open",
+            "document.getElementById('status').textContent === 'following user 42'",
+        )
+        .await;
+    // Counts how often the stream opened, to await each reconnection.
+    browser
+        .eval("(window.opens = 1, es.addEventListener('open', () => window.opens += 1), true)")
+        .await;
+    let producer = support::client();
+    let send = |body: String| {
+        let request = producer.post(server.url("/user-updates/42")).body(body);
+        async move {
+            let sent = request.send().await.expect("send");
+            assert_eq!(sent.status(), 202);
+        }
+    };
+    const MESSAGES: usize = 120;
+    for n in 1..=MESSAGES {
+        send(format!("m{n}")).await;
+        if n % 30 == 0 {
+            // Cut while the last messages may still be in flight, then let
+            // the browser come back before sending on.
+            let opens = browser.eval("window.opens").await.as_u64().unwrap();
+            assert!(cutter.cut_all() > 0, "the page had no connection to cut");
+            browser
+                .wait_for(
+                    "the browser to reconnect",
+                    &format!("window.opens > {opens}"),
+                )
+                .await;
+        }
+    }
+    send("[DONE]".to_owned()).await;
+    browser
+        .wait_for(
+            "[DONE] to close the stream",
+            "document.getElementById('status').textContent === 'done'",
+        )
+        .await;
+    let shown = browser
+        .eval("[...document.querySelectorAll('#updates li')].map(li => li.textContent)")
+        .await;
+    let shown: Vec<String> = serde_json::from_value(shown).unwrap();
+    let expected: Vec<String> = (1..=MESSAGES).map(|n| format!("m{n}")).collect();
+    let lost = expected.iter().filter(|m| !shown.contains(m)).count();
+    let duplicated = shown.len() - shown.iter().collect::<std::collections::HashSet<_>>().len();
+    assert_eq!(
+        (lost, duplicated),
+        (0, 0),
+        "lost {lost} and duplicated {duplicated} of {MESSAGES}: {shown:?}"
+    );
+    assert_eq!(shown, expected, "the page shows the messages out of order");
     browser.close().await;
     server.stop();
 }
