@@ -612,7 +612,11 @@ async fn a_client_that_stops_reading_is_ended_by_the_write_timeout() {
         received <= (stopped_at + 1) * 70 * 1024,
         "{received} bytes after {stopped_at} frames"
     );
-    assert_eq!(calls(&FLOOD_CALLS), stopped_at, "the producer ran after the end");
+    assert_eq!(
+        calls(&FLOOD_CALLS),
+        stopped_at,
+        "the producer ran after the end"
+    );
     // Other clients are served as usual.
     let mut ticker = server.events("/ticker").await;
     assert_eq!(ticker.data().await, "0");
