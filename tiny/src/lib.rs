@@ -93,6 +93,7 @@ pub mod cache;
 mod connection;
 mod controller;
 mod error;
+mod history;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod pg;
