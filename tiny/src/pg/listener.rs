@@ -212,15 +212,16 @@ impl Feed {
         // the flag and notifies (see `Subscription::read`).
         self.shared.pacing.store(true, Ordering::SeqCst);
         self.prune();
+        // Sequence numbers start at 1: `oldest.seq - 1` cannot underflow.
         let slowest = self
             .readers
             .iter()
             .map(|position| position.load(Ordering::SeqCst))
             // Those further behind have lost entries already.
-            .filter(|&seq| seq + 1 >= oldest.seq)
+            .filter(|&seq| seq >= oldest.seq - 1)
             .min();
         match slowest {
-            Some(seq) if seq + 1 == oldest.seq => Some(give_up),
+            Some(seq) if seq == oldest.seq - 1 => Some(give_up),
             slowest => {
                 self.read_through = slowest.unwrap_or(u64::MAX);
                 None
@@ -654,10 +655,22 @@ impl Subscription {
     /// Moves the cursor on, and tells the task if it waits for that.
     fn moved_to(&mut self, cursor: Cursor) {
         self.cursor = cursor;
-        self.position.store(cursor.seq, Ordering::SeqCst);
+        self.publish(cursor.seq);
+    }
+
+    fn publish(&self, seq: u64) {
+        self.position.store(seq, Ordering::SeqCst);
         if self.shared.pacing.load(Ordering::SeqCst) {
             self.shared.progress.notify_one();
         }
+    }
+}
+
+impl Drop for Subscription {
+    /// A subscriber that leaves needs nothing more: the task need not wait
+    /// for it.
+    fn drop(&mut self) {
+        self.publish(u64::MAX);
     }
 }
 

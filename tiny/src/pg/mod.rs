@@ -18,34 +18,39 @@
 //!
 //! What a browser is promised, per channel and per process:
 //!
-//! - **Every subscriber gets every notification**, in commit order, once:
-//!   a transaction of 10 000 `NOTIFY`s reaches every stream whose client
-//!   reads. Each channel keeps a history of its last
-//!   [`DEFAULT_HISTORY_LEN`] notifications of the last
-//!   [`DEFAULT_HISTORY_AGE`] ([`ListenerBuilder::history`]); it is the only
-//!   queue, shared by all subscribers.
-//! - **Every frame has an `id:`** (`<epoch>-<seq>`: the notification's
+//! - **Every subscriber gets every notification**, in commit order, once.
+//!   Each channel keeps a history of its last [`DEFAULT_HISTORY_LEN`]
+//!   notifications of the last [`DEFAULT_HISTORY_AGE`]
+//!   ([`ListenerBuilder::history`]), shared by its subscribers; a burst (a
+//!   transaction of 10 000 `NOTIFY`s arrives at once, at its commit) is
+//!   paced to them, the rest of it waiting in PostgreSQL, so that a client
+//!   that reads it gets all of it.
+//! - **Every frame has an `id:`**, `<epoch>-<seq>`: the notification's
 //!   number in this process, under a random epoch drawn when the channel's
-//!   history began: its first `LISTEN`, or the listener's last reconnect).
+//!   history began (its first `LISTEN`, or the listener's last reconnect).
 //!   A stream opened without a cursor first sends an `id:` line without
 //!   data, so a browser that reconnects before any notification still
 //!   resumes from there. Keep-alive comments carry no id.
 //! - **Resume:** a stream requested with `Last-Event-ID` (what a browser's
 //!   `EventSource` sends when it reconnects by itself) or `?lastEventId=`
 //!   replays the notifications after that id, in order, then goes live,
-//!   with none missed or doubled between the two.
+//!   none missed or doubled between the two.
 //! - **`event: resync`** (data `{"reason": "…"}`, and the id to resume
-//!   from) when that cannot be done; the page should refetch what it shows,
-//!   and live notifications follow. At the start of a stream: `unknown` (not
-//!   an id of this process), `epoch` (from an earlier history: before a
-//!   reconnect, before the channel was last without subscribers, or from
-//!   another process), `trimmed` (what followed it is no longer kept).
-//!   Mid-stream: `lagged` (the client read so slowly that it fell further
-//!   behind than the history keeps; it goes on from the newest notification)
-//!   and `reconnected` (the listening connection was lost: notifications
-//!   sent while it was down are gone).
-//! - The history lives in this process only: a client that comes back to
-//!   another process, or after a restart, gets `resync` (`epoch`).
+//!   from) whenever notifications may be missing: the page should refetch
+//!   what it shows; live notifications follow. At the start of a stream,
+//!   the cursor could not be honoured: `unknown` (not an id of this
+//!   history), `epoch` (an earlier history: before a reconnect, before the
+//!   channel was last without subscribers, or another process's), `trimmed`
+//!   (what followed it is no longer kept). Mid-stream: `lagged` (the client
+//!   did not read the history's length within a second of its arrival: it
+//!   stopped reading, or reads far slower than the others, which are not
+//!   held up further; it goes on from the newest notification) and
+//!   `reconnected` (the listening connection was lost: notifications sent
+//!   while it was down are gone).
+//! - The history lives in this process, while the channel has
+//!   subscribers: a client that comes back to another process, after a
+//!   restart, or after its channel's last stream closed, gets `resync`
+//!   (`epoch`).
 //!
 //! Streams come from `#[sse(pg = "channel")]` or
 //! [`tiny::sse().stream_pg(channel)`](crate::sse::Sse::stream_pg):
