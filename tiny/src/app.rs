@@ -21,10 +21,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{self, DEFAULT_WRITE_TIMEOUT, TimedWrites};
-use crate::controller::{Controller, dispatch};
+use crate::connection::{self, TimedWrites};
+use crate::controller::{Controller, Serving, dispatch};
+use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
 use crate::sse::StreamDefaults;
 use crate::{Error, Result};
 
@@ -41,7 +43,7 @@ pub struct Registration {
     name: &'static str,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     uses_postgres: bool,
-    route: fn(StreamDefaults, usize) -> MethodRouter,
+    route: fn(Arc<Serving>) -> MethodRouter,
 }
 
 impl Registration {
@@ -58,12 +60,10 @@ impl Registration {
 
 inventory::collect!(Registration);
 
-fn route<T: Controller>(defaults: StreamDefaults, body_limit: usize) -> MethodRouter {
+fn route<T: Controller>(serving: Arc<Serving>) -> MethodRouter {
     // One instance serves every request, as in tiny's controllers.
     let controller = Arc::new(T::build());
-    any(move |req: axum::extract::Request| {
-        dispatch(controller.clone(), defaults.clone(), body_limit, req)
-    })
+    any(move |req: axum::extract::Request| dispatch(controller.clone(), serving.clone(), req))
 }
 
 /// A tiny application: a set of controllers and the settings their streams share.
@@ -78,8 +78,7 @@ pub struct App {
     controllers: Vec<Registration>,
     defaults: StreamDefaults,
     body_limit: usize,
-    /// `None`: `TINY_WRITE_TIMEOUT`, else [`DEFAULT_WRITE_TIMEOUT`].
-    write_timeout: Option<Duration>,
+    limits: Configured,
 }
 
 impl std::fmt::Debug for App {
@@ -90,7 +89,7 @@ impl std::fmt::Debug for App {
             .field("keep_alive", &self.defaults.keep_alive)
             .field("retry", &self.defaults.retry)
             .field("body_limit", &self.body_limit)
-            .field("write_timeout", &self.write_timeout)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -119,7 +118,7 @@ impl App {
             controllers: Vec::new(),
             defaults: StreamDefaults::default(),
             body_limit: DEFAULT_BODY_LIMIT,
-            write_timeout: None,
+            limits: Configured::default(),
         }
     }
 
@@ -181,7 +180,33 @@ impl App {
     /// let app = tiny::App::new().write_timeout(Duration::from_secs(10));
     /// ```
     pub fn write_timeout(mut self, limit: Duration) -> Self {
-        self.write_timeout = Some(limit.max(Duration::from_millis(1)));
+        self.limits.write_timeout = Some(limit.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How long a client may take to send a request body (default 30 s, or
+    /// `TINY_BODY_TIMEOUT`); a slower one is answered 408 and the connection
+    /// closed, so a body trickled byte by byte cannot hold a task forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = tiny::App::new().body_timeout(Duration::from_secs(10));
+    /// ```
+    pub fn body_timeout(mut self, limit: Duration) -> Self {
+        self.limits.body_timeout = Some(limit.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How long shutdown waits (default 10 s, or `TINY_SHUTDOWN_TIMEOUT`)
+    /// for connections to finish after streams were told to end; then the
+    /// rest are closed and [`App::serve`] returns `Ok`. It never hangs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = tiny::App::new().shutdown_timeout(Duration::from_secs(3));
+    /// ```
+    pub fn shutdown_timeout(mut self, limit: Duration) -> Self {
+        self.limits.shutdown_timeout = Some(limit);
         self
     }
 
@@ -207,8 +232,15 @@ impl App {
         }
     }
 
-    /// [`App::router`], with two controllers on one path as an `Err`.
+    /// [`App::router`], with two controllers on one path, or a malformed
+    /// `TINY_…` limit, as an `Err`.
     pub fn try_router(&self) -> Result<Router> {
+        let limits = self.limits.resolve()?;
+        let serving = Arc::new(Serving {
+            streams: self.defaults.clone(),
+            body_limit: self.body_limit,
+            body_timeout: limits.body_timeout,
+        });
         let mut router = Router::new();
         let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());
         for controller in &self.controllers {
@@ -220,7 +252,7 @@ impl App {
                 )));
             }
             seen.push(controller);
-            let method_router = (controller.route)(self.defaults.clone(), self.body_limit);
+            let method_router = (controller.route)(Arc::clone(&serving));
             if controller.path == "/" {
                 // Home answers only `/`: as a catch-all it would hide every 404.
                 router = router.route("/", method_router);
@@ -259,13 +291,16 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes; then open streams end
-    /// and the server drains. [`App::serve`] is this with `TINY_ADDR` and the
-    /// process signals.
+    /// and the server drains, for at most the shutdown timeout (10 s by
+    /// default), after which the remaining connections are closed.
+    /// [`App::serve`] is this with `TINY_ADDR` and the process signals.
     ///
     /// Connections are served by hyper's HTTP/1.1 connection builder rather
-    /// than `axum::serve`, for control over what an open stream costs: an
-    /// 8 KiB buffer limit and no protocol sniffing or upgrade machinery per
-    /// connection (see BENCHMARKS.md for the figures). Protocol upgrades
+    /// than `axum::serve`, for control over what an open stream costs: no
+    /// protocol sniffing or upgrade machinery per connection (see
+    /// BENCHMARKS.md for the figures), request heads up to
+    /// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) (431 past it) read within
+    /// 30 s, TCP keepalive, and the write timeout. Protocol upgrades
     /// (WebSockets) are not served; nest [`App::router`] in your own server
     /// for those.
     pub async fn run(
@@ -274,17 +309,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         self.check_environment()?;
-        let write_timeout = match self.write_timeout {
-            Some(limit) => limit,
-            None => write_timeout_from_env()?,
-        };
+        let limits = self.limits.resolve()?;
+        let write_timeout = limits.write_timeout;
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.max_buf_size(MAX_BUF_SIZE)
+        http.max_buf_size(MAX_HEAD_BYTES)
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let connections = GracefulShutdown::new();
+            .header_read_timeout(DEFAULT_HEADER_TIMEOUT);
+        let graceful = GracefulShutdown::new();
+        // Every connection's task, so the ones still open at the shutdown
+        // deadline can be closed; finished ones are reaped on each accept.
+        let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let tcp = tokio::select! {
@@ -297,11 +333,12 @@ impl App {
                 },
                 () = &mut shutdown => break,
             };
+            while connections.try_join_next().is_some() {}
             connection::configure(&tcp, write_timeout);
             let io = TokioIo::new(TimedWrites::new(tcp, write_timeout));
             let service = TowerToHyperService::new(router.clone());
-            let connection = connections.watch(http.serve_connection(io, service));
-            tokio::spawn(async move {
+            let connection = graceful.watch(http.serve_connection(io, service));
+            connections.spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
@@ -310,19 +347,23 @@ impl App {
         drop(listener);
         tracing::info!("shutting down: ending open streams");
         // Open streams would keep their connections (and so the drain) alive
-        // forever: the token ends them; idle connections close at once.
+        // forever: the token ends them; idle connections close at once. A
+        // connection that cannot finish (a client that stopped reading, a
+        // body still trickling in) is closed at the deadline.
         token.cancel();
-        connections.shutdown().await;
+        let drained = tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await;
+        if drained.is_err() {
+            tracing::warn!(
+                open = connections.len(),
+                deadline = ?limits.shutdown_timeout,
+                "connections still open at the shutdown deadline (TINY_SHUTDOWN_TIMEOUT): closing them"
+            );
+            connections.abort_all();
+        }
+        while connections.join_next().await.is_some() {}
         Ok(())
     }
 }
-
-/// The largest read or write buffer of a connection (hyper's minimum): an
-/// idle stream holds no more than it needs for a request head.
-const MAX_BUF_SIZE: usize = 8192;
-
-/// How long a client may take to send a request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// As in `axum::serve`: per-connection errors are the peer's business;
 /// others (out of file descriptors) are logged and retried after a pause,
@@ -337,22 +378,6 @@ async fn accept_failed(error: std::io::Error) {
     }
     tracing::error!(%error, "cannot accept a connection; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
-/// `TINY_WRITE_TIMEOUT` (`30s`, `250ms`, `2m` or bare seconds), else the default.
-fn write_timeout_from_env() -> Result<Duration> {
-    match std::env::var("TINY_WRITE_TIMEOUT") {
-        Err(_) => Ok(DEFAULT_WRITE_TIMEOUT),
-        Ok(text) => match tiny_syntax::duration::parse(&text) {
-            Ok(limit) if !limit.is_zero() => Ok(limit),
-            Ok(_) => Err(Error::internal(
-                "TINY_WRITE_TIMEOUT must be above zero, e.g. 30s",
-            )),
-            Err(error) => Err(Error::internal(format!(
-                "TINY_WRITE_TIMEOUT `{text}` is not a duration: {error}"
-            ))),
-        },
-    }
 }
 
 /// With `TINY_CACHE_URL` set, the cache must be usable before the first

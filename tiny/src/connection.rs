@@ -27,10 +27,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-/// How long a connection may make no write progress before it is ended,
-/// unless configured (`TINY_WRITE_TIMEOUT`, [`App::write_timeout`](crate::App::write_timeout)).
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Idle time before the first keepalive probe, then the probe interval and
 /// count: a silent peer is declared dead after 30 + 3 × 10 = 60 s.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -181,11 +182,21 @@ fn method_not_allowed(verbs: &[Verb]) -> Response {
         .into_response()
 }
 
+/// What every request of an app is answered with: the bounds on reading
+/// its body, and the defaults of the streams it opens.
+#[derive(Debug, Clone)]
+pub(crate) struct Serving {
+    pub(crate) streams: StreamDefaults,
+    /// Larger bodies are answered 413.
+    pub(crate) body_limit: usize,
+    /// Slower bodies are answered 408.
+    pub(crate) body_timeout: Duration,
+}
+
 /// Answers one request for controller `T`.
 pub(crate) async fn dispatch<T: Controller>(
     controller: Arc<T>,
-    defaults: StreamDefaults,
-    body_limit: usize,
+    serving: Arc<Serving>,
     req: axum::extract::Request,
 ) -> Response {
     let verb = Verb::from_method(req.method()).filter(|verb| T::VERBS.contains(verb));
@@ -195,18 +206,23 @@ pub(crate) async fn dispatch<T: Controller>(
         }
         return method_not_allowed(T::VERBS);
     };
-    let request = match into_request(req, T::PATH, body_limit).await {
+    let request = match into_request(req, T::PATH, &serving).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
     let last_event_id = request.last_event_id().map(Arc::from);
-    StreamDefaults::scope(defaults, last_event_id, controller.call(verb, request)).await
+    let streams = serving.streams.clone();
+    StreamDefaults::scope(streams, last_event_id, controller.call(verb, request)).await
 }
 
-async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) -> Result<Request> {
+async fn into_request(
+    req: axum::extract::Request,
+    mount: &str,
+    serving: &Serving,
+) -> Result<Request> {
     let (parts, body) = req.into_parts();
     let path = PathSections::parse(mount, parts.uri.path())?;
-    let body = collect(body, limit).await?;
+    let body = collect(body, serving.body_limit, serving.body_timeout).await?;
     Ok(Request::new(
         parts.method,
         parts.uri,
@@ -216,8 +232,18 @@ async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) ->
     ))
 }
 
-async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes> {
-    match Limited::new(body, limit).collect().await {
+/// Reads the whole body, at most `limit` bytes within `timeout`: a body
+/// trickled byte by byte would otherwise hold its task for as long as the
+/// client likes.
+async fn collect(body: Body, limit: usize, timeout: Duration) -> Result<bytes::Bytes> {
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let Ok(read) = read else {
+        return Err(Error::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {timeout:?} (TINY_BODY_TIMEOUT)"),
+        ));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(Error::new(
             StatusCode::PAYLOAD_TOO_LARGE,

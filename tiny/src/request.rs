@@ -43,9 +43,21 @@ pub struct PathSections {
 
 impl PathSections {
     /// Splits `path` (as sent, percent-encoded) for a controller mounted at
-    /// `mount`. Fails with 400 when a segment does not decode to UTF-8 or the
-    /// path is not under `mount`.
+    /// `mount`. Fails with 400 when a segment does not decode to UTF-8, the
+    /// path is not under `mount`, or it holds a dot segment (`.`, `..`,
+    /// also percent-encoded) or an empty segment (`//`) before its end: a
+    /// browser never sends those, and reading them differently from a
+    /// browser could stream a key the page never asked for.
+    ///
+    /// ```
+    /// use tiny::PathSections;
+    ///
+    /// assert!(PathSections::parse("/user-updates", "/user-updates/a/../b").is_err());
+    /// assert!(PathSections::parse("/user-updates", "/user-updates//b").is_err());
+    /// assert!(PathSections::parse("/user-updates", "/user-updates/b/").is_ok());
+    /// ```
     pub fn parse(mount: &str, path: &str) -> Result<Self> {
+        check_segments(path)?;
         let full = decode(path)?;
         let mount = mount.trim_end_matches('/');
         let rest = path
@@ -69,6 +81,29 @@ impl PathSections {
             full,
         })
     }
+}
+
+/// Refuses dot segments and empty segments other than a trailing one.
+fn check_segments(path: &str) -> Result<()> {
+    let inner = path.strip_prefix('/').unwrap_or(path);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    if inner.is_empty() {
+        return Ok(());
+    }
+    for segment in inner.split('/') {
+        if segment.is_empty() {
+            return Err(Error::bad_request(format!(
+                "path `{path}` has an empty segment (`//`)"
+            )));
+        }
+        let decoded = percent_decode_str(segment).collect::<Vec<u8>>();
+        if decoded == b"." || decoded == b".." {
+            return Err(Error::bad_request(format!(
+                "path `{path}` has a dot segment (`{segment}`); send the path a browser would"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn decode(raw: &str) -> Result<String> {
@@ -293,6 +328,27 @@ mod tests {
     #[test]
     fn a_path_outside_the_mount_is_refused() {
         assert!(PathSections::parse("/user", "/user-updates").is_err());
+    }
+
+    #[test]
+    fn dot_and_empty_segments_are_400_anywhere() {
+        for bad in [
+            "/c/a/../b",
+            "/c/..",
+            "/c/./b",
+            "/c/%2e%2E/b",
+            "/c/%2e",
+            "/c//b",
+            "/c/a//",
+            "//c/a",
+        ] {
+            let error = PathSections::parse("/c", bad).unwrap_err();
+            assert_eq!(error.status(), 400, "{bad}");
+        }
+        for good in ["/c", "/c/", "/c/a/", "/c/a.b/..c/...", "/c/%2e%2ex"] {
+            assert!(PathSections::parse("/c", good).is_ok(), "{good}");
+        }
+        assert!(PathSections::parse("/", "/").is_ok());
     }
 
     #[test]

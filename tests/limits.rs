@@ -1,0 +1,157 @@
+//! The limits that protect a server nobody configured, tried the way an
+//! abusive or broken client would: huge request heads, bodies trickled byte
+//! by byte, a shutdown while a client has stopped reading, paths with dot
+//! segments.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::wire::raw_request;
+use support::{TestServer, eventually};
+use tiny::prelude::*;
+use tiny::sse::live_streams;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+
+static FLOOD_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// 64 KiB every millisecond: far more than a socket holds.
+#[controller]
+pub struct Flood;
+
+#[controller]
+impl Flood {
+    #[sse(poll = "1ms")]
+    fn get(&self) -> Option<String> {
+        FLOOD_CALLS.fetch_add(1, Ordering::SeqCst);
+        Some("x".repeat(64 * 1024))
+    }
+}
+
+/// Waits until the flood producer is no longer called: every buffer between
+/// it and a client that reads nothing is full.
+async fn flood_stalled() {
+    tokio::time::timeout(support::DEADLINE, async {
+        loop {
+            let before = FLOOD_CALLS.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if before > 0 && FLOOD_CALLS.load(Ordering::SeqCst) == before {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the flood never stalled");
+}
+
+/// Echoes its body.
+#[controller]
+pub struct Echo;
+
+#[controller]
+impl Echo {
+    fn get(&self, req: &Request) -> String {
+        format!("section={}", req.path().section)
+    }
+
+    fn post(&self, req: &Request) -> tiny::Result<String> {
+        Ok(req.text()?.to_owned())
+    }
+}
+
+fn app() -> App {
+    App::empty().mount::<Flood>().mount::<Echo>()
+}
+
+fn get_with_cookie(bytes: usize) -> Vec<u8> {
+    format!(
+        "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nCookie: c={}\r\n\r\n",
+        "a".repeat(bytes)
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn request_heads_up_to_64_kib_are_read_and_far_larger_ones_get_431() {
+    let server = TestServer::start(app()).await;
+    // A large cookie, well past the 8 KiB many servers stop at.
+    let big = raw_request(server.addr, &get_with_cookie(48 * 1024)).await;
+    assert_eq!(big.status, 200, "{}", &big.text[..200.min(big.text.len())]);
+    let huge = raw_request(server.addr, &get_with_cookie(256 * 1024)).await;
+    assert_eq!(huge.status, 431);
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_cut_with_408() {
+    let server = TestServer::start(app().body_timeout(Duration::from_millis(300))).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    // One more byte now and then, never the whole body.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if stream.write_all(b"c").await.is_err() {
+                break;
+            }
+        }
+        stream
+    });
+    let mut stream = trickle.await.unwrap();
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(support::DEADLINE, async {
+        use tokio::io::AsyncReadExt as _;
+        let _ = stream.read_to_end(&mut received).await;
+    })
+    .await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("TINY_BODY_TIMEOUT"), "{text}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_what_cannot_finish_at_its_deadline() {
+    // Without the shutdown deadline, both clients below would hold the
+    // drain for an hour: the write and body timeouts are set that long.
+    let app = app()
+        .write_timeout(Duration::from_secs(3600))
+        .body_timeout(Duration::from_secs(3600))
+        .shutdown_timeout(Duration::from_millis(300));
+    let server = TestServer::start(app).await;
+    // A stream whose client reads nothing: its connection cannot drain.
+    let mut stalled = TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the flood stream to open", || live_streams() == 1).await;
+    flood_stalled().await;
+    // A body that never completes.
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    server.shutdown().await.expect("shutdown returns Ok");
+    eventually("the stream is gone", || live_streams() == 0).await;
+    drop((stalled, slow));
+}
+
+#[tokio::test]
+async fn dot_and_empty_segments_are_refused_not_resolved_differently() {
+    let server = TestServer::start(app()).await;
+    for path in ["/echo/a/../b", "/echo/%2e%2e/b", "/echo//b", "/echo/./b"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let response = raw_request(server.addr, request.as_bytes()).await;
+        assert_eq!(response.status, 400, "{path}: {}", response.text);
+    }
+    let ok = raw_request(
+        server.addr,
+        b"GET /echo/b/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.text.ends_with("section=b"), "{}", ok.text);
+}
