@@ -61,8 +61,54 @@ impl Echo {
     }
 }
 
+/// Sends nothing after it opens: a stream that only holds its slot.
+#[controller]
+pub struct Idle;
+
+#[controller]
+impl Idle {
+    #[sse(poll = "1h", keep_alive = "off")]
+    fn get(&self) -> Option<String> {
+        None
+    }
+}
+
 fn app() -> App {
-    App::empty().mount::<Flood>().mount::<Echo>()
+    App::empty()
+        .mount::<Flood>()
+        .mount::<Echo>()
+        .mount::<Idle>()
+}
+
+/// Opens `/idle` from `local` (any 127.x address) and returns the status,
+/// the `Retry-After` header, and the connection (kept open: the stream).
+async fn open_idle(server: std::net::SocketAddr, local: &str) -> (u16, Option<String>, TcpStream) {
+    use tokio::io::AsyncReadExt as _;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(server).await.unwrap();
+    stream
+        .write_all(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(support::DEADLINE, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).await.expect("a response head");
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("no answer");
+    let head = String::from_utf8(head).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let retry_after = head.lines().find_map(|line| {
+        line.to_ascii_lowercase()
+            .strip_prefix("retry-after: ")
+            .map(str::to_owned)
+    });
+    (status, retry_after, stream)
 }
 
 fn get_with_cookie(bytes: usize) -> Vec<u8> {
@@ -154,4 +200,49 @@ async fn dot_and_empty_segments_are_refused_not_resolved_differently() {
     )
     .await;
     assert!(ok.text.ends_with("section=b"), "{}", ok.text);
+}
+
+#[tokio::test]
+async fn streams_past_the_cap_get_503_with_retry_after_and_pages_still_answer() {
+    let server = TestServer::start(app().max_streams(50)).await;
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..55 {
+        let (status, retry_after, stream) = open_idle(server.addr, "127.0.0.1").await;
+        match status {
+            200 => open.push(stream),
+            503 => {
+                assert!(retry_after.is_some(), "a 503 without Retry-After");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!((open.len(), refused), (50, 5));
+    assert_eq!(live_streams(), 50);
+    // An ordinary page is not a stream: it still answers.
+    let page = raw_request(
+        server.addr,
+        b"GET /echo/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    // A closed stream gives its permit back.
+    drop(open.pop());
+    eventually("the closed stream to be released", || live_streams() == 49).await;
+    let (status, _, _again) = open_idle(server.addr, "127.0.0.1").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn one_address_past_its_cap_gets_429_others_do_not() {
+    let server = TestServer::start(app().max_streams_per_ip(2)).await;
+    let (a, _, _one) = open_idle(server.addr, "127.0.0.1").await;
+    let (b, _, _two) = open_idle(server.addr, "127.0.0.1").await;
+    let (c, retry_after, _) = open_idle(server.addr, "127.0.0.1").await;
+    assert_eq!((a, b, c), (200, 200, 429));
+    assert!(retry_after.is_some(), "a 429 without Retry-After");
+    // Another client address is not limited by the first one's streams.
+    let (other, _, _three) = open_idle(server.addr, "127.0.0.2").await;
+    assert_eq!(other, 200);
 }

@@ -13,20 +13,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, any};
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer as _;
 
 use crate::connection::{self, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
+use crate::sse::StreamCaps;
 use crate::sse::StreamDefaults;
 use crate::{Error, Result};
 
@@ -197,6 +200,32 @@ impl App {
         self
     }
 
+    /// At most `streams` open at once (default 90 % of the process's file
+    /// descriptor limit, or `TINY_MAX_STREAMS`); past it a stream is
+    /// answered 503 with `Retry-After`, and the descriptors left over keep
+    /// serving ordinary requests.
+    ///
+    /// ```
+    /// let app = tiny::App::new().max_streams(50_000);
+    /// ```
+    pub fn max_streams(mut self, streams: usize) -> Self {
+        self.limits.max_streams = Some(streams);
+        self
+    }
+
+    /// At most `streams` open at once per client address (off by default,
+    /// or `TINY_MAX_STREAMS_PER_IP`; 0 turns it off); past it, 429 with
+    /// `Retry-After`. Off by default because users behind one NAT or proxy
+    /// share an address: behind a proxy every client has the proxy's.
+    ///
+    /// ```
+    /// let app = tiny::App::new().max_streams_per_ip(20);
+    /// ```
+    pub fn max_streams_per_ip(mut self, streams: usize) -> Self {
+        self.limits.max_streams_per_ip = Some(streams);
+        self
+    }
+
     /// How long shutdown waits (default 10 s, or `TINY_SHUTDOWN_TIMEOUT`)
     /// for connections to finish after streams were told to end; then the
     /// rest are closed and [`App::serve`] returns `Ok`. It never hangs.
@@ -236,8 +265,10 @@ impl App {
     /// `TINY_…` limit, as an `Err`.
     pub fn try_router(&self) -> Result<Router> {
         let limits = self.limits.resolve()?;
+        let mut streams = self.defaults.clone();
+        streams.caps = StreamCaps::new(limits.max_streams, limits.max_streams_per_ip);
         let serving = Arc::new(Serving {
-            streams: self.defaults.clone(),
+            streams,
             body_limit: self.body_limit,
             body_timeout: limits.body_timeout,
         });
@@ -323,9 +354,9 @@ impl App {
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
-            let tcp = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         accept_failed(error).await;
                         continue;
@@ -336,7 +367,10 @@ impl App {
             while connections.try_join_next().is_some() {}
             connection::configure(&tcp, write_timeout);
             let io = TokioIo::new(TimedWrites::new(tcp, write_timeout));
-            let service = TowerToHyperService::new(router.clone());
+            // The client's address, for the per-address stream cap and for
+            // handlers (axum's `ConnectInfo`).
+            let service = Extension(ConnectInfo(peer)).layer(router.clone());
+            let service = TowerToHyperService::new(service);
             let connection = graceful.watch(http.serve_connection(io, service));
             connections.spawn(async move {
                 if let Err(error) = connection.await {

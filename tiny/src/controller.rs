@@ -11,7 +11,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -206,13 +209,17 @@ pub(crate) async fn dispatch<T: Controller>(
         }
         return method_not_allowed(T::VERBS);
     };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     let request = match into_request(req, T::PATH, &serving).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
     let last_event_id = request.last_event_id().map(Arc::from);
     let streams = serving.streams.clone();
-    StreamDefaults::scope(streams, last_event_id, controller.call(verb, request)).await
+    StreamDefaults::scope(streams, last_event_id, peer, controller.call(verb, request)).await
 }
 
 async fn into_request(

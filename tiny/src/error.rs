@@ -80,6 +80,18 @@ impl Error {
         error
     }
 
+    /// Tells the client to retry after `seconds` (`Retry-After`), on any
+    /// status: a 429 or a 503 should say when to come back.
+    ///
+    /// ```
+    /// use tiny::{Error, http::StatusCode};
+    /// let e = Error::new(StatusCode::TOO_MANY_REQUESTS, "slow down").with_retry_after(5);
+    /// ```
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     /// Attaches the underlying cause, kept for logs and [`std::error::Error::source`].
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));

@@ -16,6 +16,7 @@
 mod event;
 mod guard;
 mod key;
+mod permit;
 #[cfg(feature = "postgres")]
 mod pg;
 mod poll;
@@ -27,6 +28,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use event::{DONE, Event, IntoEvent};
+pub(crate) use permit::StreamCaps;
 pub use response::{EventStream, live_streams};
 pub(crate) use settings::StreamDefaults;
 pub use settings::{DEFAULT_KEEP_ALIVE, KeepAlive};

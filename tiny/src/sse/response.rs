@@ -29,7 +29,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Event;
-use super::settings::{KeepAlive, StreamDefaults};
+use super::permit::Permit;
+use super::settings::{self, KeepAlive, StreamDefaults};
 
 /// One item a stream source yields.
 #[derive(Debug)]
@@ -138,9 +139,16 @@ impl EventStream {
 impl IntoResponse for EventStream {
     fn into_response(self) -> Response {
         let defaults = StreamDefaults::current();
+        // Refused past a cap before anything is written; the source (a
+        // key consumer, a pg subscription) is dropped unread.
+        let permit = match defaults.caps.acquire(settings::peer()) {
+            Ok(permit) => permit,
+            Err(refused) => return refused.into_response(),
+        };
         let keep_alive = self.keep_alive.period(defaults.keep_alive);
         let retry = self.retry.or(defaults.retry);
-        let body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
+        let mut body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
+        body.permit = Some(permit);
         let mut response = Body::new(body).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -246,6 +254,8 @@ struct SseBody {
     opening: Option<Bytes>,
     shutdown: Shutdown,
     finished: bool,
+    /// This stream's share of the app's caps, released with the body.
+    permit: Option<Permit>,
 }
 
 impl SseBody {
@@ -272,6 +282,7 @@ impl SseBody {
             opening: Some(opening),
             shutdown: Shutdown::new(shutdown),
             finished: false,
+            permit: None,
         }
     }
 

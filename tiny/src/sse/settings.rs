@@ -7,10 +7,13 @@
 //! a plain axum handler) gets the crate defaults and never sees a shutdown.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+
+use super::permit::StreamCaps;
 
 /// Keep-alive period of a stream unless the app or the stream sets another.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -87,6 +90,8 @@ pub(crate) struct StreamDefaults {
     pub(crate) retry: Option<Duration>,
     /// Cancelled when the app shuts down: every open stream ends.
     pub(crate) shutdown: CancellationToken,
+    /// The app's caps on open streams.
+    pub(crate) caps: Arc<StreamCaps>,
 }
 
 impl Default for StreamDefaults {
@@ -95,6 +100,7 @@ impl Default for StreamDefaults {
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
             retry: None,
             shutdown: CancellationToken::new(),
+            caps: StreamCaps::unlimited(),
         }
     }
 }
@@ -108,6 +114,8 @@ struct Scope {
     defaults: StreamDefaults,
     /// [`Request::last_event_id`](crate::Request::last_event_id).
     last_event_id: Option<Arc<str>>,
+    /// The client's address, for the per-address stream cap.
+    peer: Option<IpAddr>,
 }
 
 /// Streams made outside any app never see a shutdown signal; they end when
@@ -127,14 +135,21 @@ impl StreamDefaults {
     pub(crate) async fn scope<F: Future>(
         self,
         last_event_id: Option<Arc<str>>,
+        peer: Option<IpAddr>,
         future: F,
     ) -> F::Output {
         let scope = Scope {
             defaults: self,
             last_event_id,
+            peer,
         };
         CURRENT.scope(scope, future).await
     }
+}
+
+/// The address of the client being answered, when the server knows it.
+pub(crate) fn peer() -> Option<IpAddr> {
+    CURRENT.try_with(|scope| scope.peer).ok().flatten()
 }
 
 /// The resume cursor of the request being answered, if any: what a stream
