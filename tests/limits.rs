@@ -246,3 +246,87 @@ async fn one_address_past_its_cap_gets_429_others_do_not() {
     let (other, _, _three) = open_idle(server.addr, "127.0.0.2").await;
     assert_eq!(other, 200);
 }
+
+/// The heartbeat example in a process limited to 128 file descriptors.
+struct Starved {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Starved {
+    fn start() -> Self {
+        use std::io::BufRead as _;
+        let binary = support::examples::example_binary("heartbeat");
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 128 && exec \"$0\""])
+            .arg(binary)
+            .env("TINY_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the heartbeat example");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("printed {first:?}"))
+            .parse()
+            .unwrap();
+        Self { child, addr }
+    }
+}
+
+impl Drop for Starved {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn at_the_descriptor_limit_every_attempt_is_answered_and_pages_still_work() {
+    let server = Starved::start();
+    let mut streams = Vec::new();
+    let (mut accepted, mut refused) = (0, 0);
+    // More attempts than the process has descriptors.
+    for _ in 0..160 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(b"GET /heartbeat HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut status = [0u8; 12];
+        tokio::time::timeout(support::DEADLINE, async {
+            use tokio::io::AsyncReadExt as _;
+            stream.read_exact(&mut status).await
+        })
+        .await
+        .expect("an attempt was left without an answer")
+        .expect("the connection closed without an answer");
+        match &status[9..12] {
+            // Held open: a stream.
+            b"200" => {
+                accepted += 1;
+                streams.push(stream);
+            }
+            // Refused: the client goes away, as an EventSource does.
+            b"503" => refused += 1,
+            other => panic!("unexpected status {}", String::from_utf8_lossy(other)),
+        }
+    }
+    assert!(
+        accepted > 50,
+        "only {accepted} streams of 160 attempts were served"
+    );
+    assert!(refused > 0, "160 streams fit in 128 descriptors?");
+    // The descriptors kept in reserve still serve an ordinary page.
+    let page = raw_request(
+        server.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+}

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_layer::Layer as _;
 
-use crate::connection::{self, TimedWrites};
+use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
 use crate::sse::StreamCaps;
@@ -352,13 +352,14 @@ impl App {
         // Every connection's task, so the ones still open at the shutdown
         // deadline can be closed; finished ones are reaped on each accept.
         let mut connections = JoinSet::new();
+        let mut reserve = Reserve::new();
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        accept_failed(error).await;
+                        reserve.accept_failed(error, &listener).await;
                         continue;
                     }
                 },
@@ -397,21 +398,6 @@ impl App {
         while connections.join_next().await.is_some() {}
         Ok(())
     }
-}
-
-/// As in `axum::serve`: per-connection errors are the peer's business;
-/// others (out of file descriptors) are logged and retried after a pause,
-/// so the loop does not spin while nothing can be accepted.
-async fn accept_failed(error: std::io::Error) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        error.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(%error, "cannot accept a connection; retrying in 1 s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// With `TINY_CACHE_URL` set, the cache must be usable before the first

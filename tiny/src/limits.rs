@@ -129,15 +129,23 @@ fn count(name: &str, env: impl Fn(&str) -> Option<String>) -> Result<Option<usiz
     })
 }
 
-/// 90 % of the soft file-descriptor limit (at least 1), or 10 000 where
-/// the limit cannot be read.
+/// 90 % of the soft file-descriptor limit, less the descriptors open now
+/// (the runtime's, the listener's, the log's), at least 1; 10 000 where the
+/// limit cannot be read.
 fn default_max_streams() -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, _)) if soft != rlimit::INFINITY => {
-            ((soft as f64 * STREAM_SHARE_OF_FDS) as usize).max(1)
+            let share = (soft as f64 * STREAM_SHARE_OF_FDS) as usize;
+            share.saturating_sub(open_descriptors()).max(1)
         }
         _ => 10_000,
     }
+}
+
+/// How many descriptors the process has open (Linux: `/proc/self/fd`); 0
+/// where that cannot be read.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
 #[cfg(test)]
