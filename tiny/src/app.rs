@@ -28,6 +28,7 @@ use tower_layer::Layer as _;
 
 use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
+use crate::cors::Cors;
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
 use crate::sse::StreamCaps;
 use crate::sse::StreamDefaults;
@@ -82,6 +83,8 @@ pub struct App {
     defaults: StreamDefaults,
     body_limit: usize,
     limits: Configured,
+    /// `None`: `TINY_CORS_ORIGINS`.
+    cors: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for App {
@@ -93,6 +96,7 @@ impl std::fmt::Debug for App {
             .field("retry", &self.defaults.retry)
             .field("body_limit", &self.body_limit)
             .field("limits", &self.limits)
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -122,6 +126,7 @@ impl App {
             defaults: StreamDefaults::default(),
             body_limit: DEFAULT_BODY_LIMIT,
             limits: Configured::default(),
+            cors: None,
         }
     }
 
@@ -200,6 +205,26 @@ impl App {
         self
     }
 
+    /// Allows pages from these origins (exact `scheme://host[:port]`) to call
+    /// the app from a browser, with credentials, instead of
+    /// `TINY_CORS_ORIGINS`. By default no other origin may: a request whose
+    /// `Origin` is neither the server's own (its `Host`) nor listed is
+    /// answered 403 before any guard, queue or listener runs. Behind a proxy
+    /// that rewrites `Host`, have it pass the original (`proxy_set_header
+    /// Host $host;` in nginx) or list the public origin here.
+    ///
+    /// ```
+    /// let app = tiny::App::new().cors(["https://app.example.com"]);
+    /// ```
+    pub fn cors<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cors = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// At most `streams` open at once (default 90 % of the process's file
     /// descriptor limit, or `TINY_MAX_STREAMS`); past it a stream is
     /// answered 503 with `Retry-After`, and the descriptors left over keep
@@ -267,10 +292,15 @@ impl App {
         let limits = self.limits.resolve()?;
         let mut streams = self.defaults.clone();
         streams.caps = StreamCaps::new(limits.max_streams, limits.max_streams_per_ip);
+        let cors = match &self.cors {
+            Some(origins) => Cors::parse(&origins.join(","), "App::cors")?,
+            None => Cors::from_env()?,
+        };
         let serving = Arc::new(Serving {
             streams,
             body_limit: self.body_limit,
             body_timeout: limits.body_timeout,
+            cors,
         });
         let mut router = Router::new();
         let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());

@@ -19,6 +19,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
+use crate::cors::{self, Cors, Verdict};
 use crate::request::{PathSections, Request};
 use crate::sse::StreamDefaults;
 use crate::{Error, Result};
@@ -194,6 +195,8 @@ pub(crate) struct Serving {
     pub(crate) body_limit: usize,
     /// Slower bodies are answered 408.
     pub(crate) body_timeout: Duration,
+    /// Which origins may call the app from a browser.
+    pub(crate) cors: Cors,
 }
 
 /// Answers one request for controller `T`.
@@ -202,6 +205,30 @@ pub(crate) async fn dispatch<T: Controller>(
     serving: Arc<Serving>,
     req: axum::extract::Request,
 ) -> Response {
+    // Before anything else runs: a page from another origin must not reach
+    // a guard, a queue or a listener.
+    let verdict = match serving.cors.check(req.headers()) {
+        Ok(verdict) => verdict,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut response = answer(controller, &serving, verdict.clone(), req).await;
+    if let Verdict::Allowed(origin) = verdict {
+        cors::allow(&mut response, origin);
+    }
+    response
+}
+
+async fn answer<T: Controller>(
+    controller: Arc<T>,
+    serving: &Serving,
+    verdict: Verdict,
+    req: axum::extract::Request,
+) -> Response {
+    if let Verdict::Allowed(origin) = verdict
+        && cors::is_preflight(req.method(), req.headers())
+    {
+        return cors::preflight(origin, allow(T::VERBS), req.headers());
+    }
     let verb = Verb::from_method(req.method()).filter(|verb| T::VERBS.contains(verb));
     let Some(verb) = verb else {
         if req.method() == Method::OPTIONS {
@@ -213,7 +240,7 @@ pub(crate) async fn dispatch<T: Controller>(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let request = match into_request(req, T::PATH, &serving).await {
+    let request = match into_request(req, T::PATH, serving).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };

@@ -92,6 +92,7 @@ mod app;
 pub mod cache;
 mod connection;
 mod controller;
+mod cors;
 mod error;
 mod limits;
 #[cfg(feature = "postgres")]
