@@ -330,3 +330,50 @@ async fn at_the_descriptor_limit_every_attempt_is_answered_and_pages_still_work(
     .await;
     assert_eq!(page.status, 200);
 }
+
+#[tokio::test]
+async fn two_thousand_refusals_write_little_log() {
+    use std::io::{BufRead as _, Read as _};
+    let binary = support::examples::example_binary("user_updates");
+    let mut child = std::process::Command::new(binary)
+        .env("TINY_ADDR", "127.0.0.1:0")
+        .env("TINY_QUEUE_MAX_LEN", "1")
+        .env("RUST_LOG", "info")
+        .env_remove("TINY_CACHE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the user_updates example");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let client = support::client();
+    let mut refused = 0;
+    for n in 0..2001 {
+        let response = client
+            .post(format!("{addr}/user-updates/full"))
+            .body(format!("message {n}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2000, "the queue holds one message");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = Vec::new();
+    child.stderr.take().unwrap().read_to_end(&mut log).unwrap();
+    assert!(
+        log.len() < 100_000,
+        "2 000 refusals wrote {} bytes of log",
+        log.len()
+    );
+}

@@ -67,7 +67,8 @@ impl StreamCaps {
                     self.max
                 ),
                 RETRY_AFTER,
-            ));
+            )
+            .exposed());
         }
         // Counted from here: dropping the permit undoes both counts.
         let mut permit = Permit {
