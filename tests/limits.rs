@@ -377,3 +377,47 @@ async fn two_thousand_refusals_write_little_log() {
         log.len()
     );
 }
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_address_only() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap();
+    drop(free);
+    let server = TestServer::start(app().metrics(metrics_addr)).await;
+    let mut stream = server.events("/flood").await;
+    assert_eq!(stream.data().await.len(), 64 * 1024);
+    let refused = support::client()
+        .get(server.url("/echo/x"))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let text = support::client()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("the metrics address answers")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"tiny_open_streams{mode="poll",controller="Flood"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"tiny_frames_sent_total{mode="poll",controller="Flood"}"#));
+    assert!(
+        text.contains(r#"tiny_streams_refused_total{reason="origin"} 1"#),
+        "{text}"
+    );
+    // Labels name controllers and modes, never paths or keys.
+    assert!(!text.contains("/flood") && !text.contains("/echo"));
+    // The app's own port has no metrics.
+    let on_app = support::client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_app.status(), 404);
+}

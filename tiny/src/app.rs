@@ -85,6 +85,8 @@ pub struct App {
     limits: Configured,
     /// `None`: `TINY_CORS_ORIGINS`.
     cors: Option<Vec<String>>,
+    /// `None`: `TINY_METRICS_ADDR`, else no metrics.
+    metrics: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for App {
@@ -127,6 +129,7 @@ impl App {
             body_limit: DEFAULT_BODY_LIMIT,
             limits: Configured::default(),
             cors: None,
+            metrics: None,
         }
     }
 
@@ -222,6 +225,20 @@ impl App {
         S: Into<String>,
     {
         self.cors = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Serves Prometheus metrics at `http://ADDR/metrics`, on an address of
+    /// their own, never on the app's (default: `TINY_METRICS_ADDR`, else
+    /// none): open streams by mode and controller, frames and bytes sent,
+    /// streams refused by reason, replays, resyncs, key sends, pg listener
+    /// reconnects.
+    ///
+    /// ```
+    /// let app = tiny::App::new().metrics("127.0.0.1:9100".parse().unwrap());
+    /// ```
+    pub fn metrics(mut self, addr: SocketAddr) -> Self {
+        self.metrics = Some(addr);
         self
     }
 
@@ -374,6 +391,10 @@ impl App {
         let write_timeout = limits.write_timeout;
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
+        if let Some(addr) = self.metrics_addr()? {
+            let bound = crate::metrics::serve(addr, token.clone()).await?;
+            tracing::info!("metrics on http://{bound}/metrics");
+        }
         let mut http = hyper::server::conn::http1::Builder::new();
         http.max_buf_size(MAX_HEAD_BYTES)
             .timer(TokioTimer::new())
@@ -440,6 +461,21 @@ async fn check_cache() -> Result<()> {
 }
 
 impl App {
+    /// The metrics address: the builder's, else `TINY_METRICS_ADDR`.
+    fn metrics_addr(&self) -> Result<Option<SocketAddr>> {
+        if let Some(addr) = self.metrics {
+            return Ok(Some(addr));
+        }
+        match std::env::var("TINY_METRICS_ADDR") {
+            Ok(text) if !text.trim().is_empty() => text.trim().parse().map(Some).map_err(|e| {
+                Error::internal(format!(
+                    "TINY_METRICS_ADDR `{text}` is not an address like 127.0.0.1:9100: {e}"
+                ))
+            }),
+            _ => Ok(None),
+        }
+    }
+
     /// What the mounted controllers need from the environment, checked
     /// before serving so a misconfiguration fails at start-up, not on the
     /// first request: `DATABASE_URL` for a pg stream.

@@ -20,8 +20,9 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::cors::{self, Cors, Verdict};
+use crate::metrics;
 use crate::request::{PathSections, Request};
-use crate::sse::StreamDefaults;
+use crate::sse::{RequestScope, StreamDefaults};
 use crate::{Error, Result};
 
 /// A boxed, sendable future, as controller dispatch returns.
@@ -209,7 +210,10 @@ pub(crate) async fn dispatch<T: Controller>(
     // a guard, a queue or a listener.
     let verdict = match serving.cors.check(req.headers()) {
         Ok(verdict) => verdict,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => {
+            metrics::refused("origin");
+            return refused.into_response();
+        }
     };
     let mut response = answer(controller, &serving, verdict.clone(), req).await;
     if let Verdict::Allowed(origin) = verdict {
@@ -244,9 +248,13 @@ async fn answer<T: Controller>(
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let last_event_id = request.last_event_id().map(Arc::from);
+    let scope = RequestScope {
+        last_event_id: request.last_event_id().map(Arc::from),
+        peer,
+        controller: T::NAME,
+    };
     let streams = serving.streams.clone();
-    StreamDefaults::scope(streams, last_event_id, peer, controller.call(verb, request)).await
+    StreamDefaults::scope(streams, scope, controller.call(verb, request)).await
 }
 
 async fn into_request(

@@ -95,6 +95,7 @@ mod controller;
 mod cors;
 mod error;
 mod limits;
+mod metrics;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod pg;

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::StatusCode;
 
-use crate::Error;
+use crate::{Error, metrics};
 
 /// How long a refused client is told to wait, in seconds.
 const RETRY_AFTER: u32 = 5;
@@ -61,6 +61,7 @@ impl StreamCaps {
                 (open < self.max).then_some(open + 1)
             });
         if taken.is_err() {
+            metrics::refused("max_streams");
             return Err(Error::unavailable(
                 format!(
                     "the server has {} streams open, its limit (TINY_MAX_STREAMS); retry later",
@@ -79,6 +80,7 @@ impl StreamCaps {
             let mut by_ip = self.by_ip.lock().unwrap_or_else(PoisonError::into_inner);
             let count = by_ip.entry(ip).or_insert(0);
             if *count >= limit {
+                metrics::refused("max_streams_per_ip");
                 if *count == 0 {
                     by_ip.remove(&ip);
                 }

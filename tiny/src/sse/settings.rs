@@ -109,13 +109,20 @@ tokio::task_local! {
     static CURRENT: Scope;
 }
 
-/// What the request being answered hands the streams it opens.
 struct Scope {
     defaults: StreamDefaults,
+    request: RequestScope,
+}
+
+/// What the request being answered hands the streams it opens.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestScope {
     /// [`Request::last_event_id`](crate::Request::last_event_id).
-    last_event_id: Option<Arc<str>>,
+    pub(crate) last_event_id: Option<Arc<str>>,
     /// The client's address, for the per-address stream cap.
-    peer: Option<IpAddr>,
+    pub(crate) peer: Option<IpAddr>,
+    /// The controller answering, for metrics labels.
+    pub(crate) controller: &'static str,
 }
 
 /// Streams made outside any app never see a shutdown signal; they end when
@@ -132,16 +139,10 @@ impl StreamDefaults {
 
     /// Runs `future` (a controller call) with these defaults and the
     /// request's resume cursor current.
-    pub(crate) async fn scope<F: Future>(
-        self,
-        last_event_id: Option<Arc<str>>,
-        peer: Option<IpAddr>,
-        future: F,
-    ) -> F::Output {
+    pub(crate) async fn scope<F: Future>(self, request: RequestScope, future: F) -> F::Output {
         let scope = Scope {
             defaults: self,
-            last_event_id,
-            peer,
+            request,
         };
         CURRENT.scope(scope, future).await
     }
@@ -149,14 +150,21 @@ impl StreamDefaults {
 
 /// The address of the client being answered, when the server knows it.
 pub(crate) fn peer() -> Option<IpAddr> {
-    CURRENT.try_with(|scope| scope.peer).ok().flatten()
+    CURRENT.try_with(|scope| scope.request.peer).ok().flatten()
+}
+
+/// The controller answering the current request ("" outside one).
+pub(crate) fn controller() -> &'static str {
+    CURRENT
+        .try_with(|scope| scope.request.controller)
+        .unwrap_or("")
 }
 
 /// The resume cursor of the request being answered, if any: what a stream
 /// opened by that request replays from.
 pub(crate) fn last_event_id() -> Option<Arc<str>> {
     CURRENT
-        .try_with(|scope| scope.last_event_id.clone())
+        .try_with(|scope| scope.request.last_event_id.clone())
         .ok()
         .flatten()
 }
