@@ -1,16 +1,23 @@
 //! Key mode over real sockets, on both backends: the in-process cache and the
 //! real Redis at `TINY_TEST_REDIS_URL`.
 
+#[path = "support/eventsource.rs"]
+mod eventsource;
+#[path = "support/instances.rs"]
+mod instances;
 mod support;
 
 use std::collections::HashSet;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eventsource::{Connection, Dice, Dispatched, EventSource};
 use futures_util::future::join_all;
+use instances::Instance;
 use redis::AsyncCommands as _;
 use support::services::{redis_admin, redis_url, redis_url_db, unique};
-use support::{TestServer, client, eventually};
+use support::{DEADLINE, TestServer, client, eventually};
 use tiny::Request;
 use tiny::prelude::*;
 
@@ -57,7 +64,18 @@ enum Backend {
 
 /// Makes this test process's `tiny::cache()` the given backend.
 async fn install(backend: Backend, max_len: usize) -> tiny::cache::Cache {
-    let mut builder = tiny::cache::Cache::builder().queue_max_len(max_len);
+    install_with(
+        backend,
+        tiny::cache::Cache::builder().queue_max_len(max_len),
+    )
+    .await
+}
+
+/// [`install`] with a builder of the test's own.
+async fn install_with(
+    backend: Backend,
+    mut builder: tiny::cache::CacheBuilder,
+) -> tiny::cache::Cache {
     if let Backend::Redis = backend {
         let url = redis_url();
         redis_admin(&url).await; // fails naming Redis when it is down
@@ -111,6 +129,11 @@ on_both_backends!(
     a_send_wakes_the_consumer_before_its_poll_period,
     the_guard_runs_before_the_stream_opens,
     messages_sent_before_the_consumer_wait_for_it,
+    a_consumer_cut_again_and_again_loses_and_repeats_nothing,
+    a_vanished_consumers_messages_go_to_the_next_after_the_window,
+    an_older_connection_takes_nothing_once_its_lineage_reconnected,
+    a_cursor_that_cannot_be_honoured_opens_with_resync,
+    a_connection_cut_before_its_first_message_comes_back_recognised,
 );
 
 async fn every_message_reaches_exactly_one_of_four_consumers(backend: Backend) {
@@ -460,7 +483,15 @@ async fn killed_redis_connections_are_survived() {
     }
     assert!(sent, "send_key never recovered after CLIENT KILL");
     assert_eq!(reader.data().await, "after", "the open stream kept going");
-    let _: () = admin.del(format!("tiny:sse:queue:{key}")).await.unwrap();
+    forget_queue(&mut admin, &key).await;
+}
+
+/// Deletes every Redis key of `key`'s queue (they share one hash tag).
+async fn forget_queue(admin: &mut redis::aio::MultiplexedConnection, key: &str) {
+    let names: Vec<String> = admin.keys(format!("tiny:{{{key}}}:*")).await.unwrap();
+    if !names.is_empty() {
+        let _: () = admin.del(names).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,4 +546,601 @@ fn serve_refuses_to_start_on_a_bad_cache_url() {
             "printed `listening on` with {url}"
         );
     }
+}
+
+// --- Delivery under faults: an EventSource stand-in that reconnects as a
+// browser does (`Last-Event-ID` = the last id it holds). ---
+
+/// What a consumer saw: the data of its messages in arrival order, and the
+/// `resync` events (there must be none while cursors are honoured).
+#[derive(Debug, Default)]
+struct Consumed {
+    messages: Vec<String>,
+    resyncs: Vec<Dispatched>,
+    cuts: usize,
+    resets: usize,
+    connections: usize,
+    refusals: usize,
+}
+
+/// Reads `source` until `seen` holds `until` distinct messages, cutting its
+/// connection every 50–500 ms (a reset or a close, at random).
+async fn consume_with_cuts(
+    mut source: EventSource,
+    seen: Arc<Mutex<HashSet<String>>>,
+    until: usize,
+    cut: bool,
+    seed: u64,
+) -> Consumed {
+    let mut dice = Dice::new(seed);
+    let mut consumed = Consumed::default();
+    source.ready().await;
+    let mut next_cut = tokio::time::Instant::now() + dice.between(50, 500);
+    while seen.lock().unwrap().len() < until {
+        tokio::select! {
+            event = source.next() => {
+                if event.event == "resync" {
+                    consumed.resyncs.push(event);
+                } else {
+                    seen.lock().unwrap().insert(event.data.clone());
+                    consumed.messages.push(event.data);
+                }
+            }
+            () = tokio::time::sleep_until(next_cut), if cut => {
+                let reset = dice.coin();
+                source.cut(reset);
+                consumed.cuts += 1;
+                consumed.resets += usize::from(reset);
+                next_cut = tokio::time::Instant::now() + dice.between(50, 500);
+            }
+            // Another consumer may have received the last message.
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    consumed.connections = source.connections;
+    consumed.refusals = source.refusals;
+    consumed
+}
+
+/// Lost and duplicated counts of `expected` over everything consumed.
+struct Tally {
+    lost: Vec<String>,
+    duplicated: Vec<String>,
+}
+
+fn tally(expected: &[String], consumed: &[&Consumed]) -> Tally {
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    for consumer in consumed {
+        for message in &consumer.messages {
+            *counts.entry(message).or_default() += 1;
+        }
+    }
+    Tally {
+        lost: expected
+            .iter()
+            .filter(|m| !counts.contains_key(m.as_str()))
+            .cloned()
+            .collect(),
+        duplicated: counts
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(m, _)| (*m).to_owned())
+            .collect(),
+    }
+}
+
+/// Each consumer saw each producer's messages (`<producer>:<n>`) in order.
+fn assert_fifo_per_producer(consumer: &Consumed) {
+    let mut last = std::collections::HashMap::<&str, usize>::new();
+    for message in &consumer.messages {
+        let (producer, n) = message.split_once(':').expect("<producer>:<n>");
+        let n: usize = n.parse().unwrap();
+        if let Some(before) = last.insert(producer, n) {
+            assert!(before < n, "{message} arrived after {producer}:{before}");
+        }
+    }
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64)
+}
+
+async fn a_consumer_cut_again_and_again_loses_and_repeats_nothing(backend: Backend) {
+    const MESSAGES: usize = 2000;
+    install(backend, MESSAGES).await;
+    let server = server().await;
+    let section = unique("cut");
+    let key = format!("test:{section}");
+    let expected: Vec<String> = (0..MESSAGES).map(|n| format!("p:{n}")).collect();
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let source = EventSource::new(vec![server.addr], format!("/queue/{section}"));
+    let consumer = tokio::spawn(consume_with_cuts(
+        source,
+        seen.clone(),
+        MESSAGES,
+        true,
+        seed(),
+    ));
+    // Paced over ~4 s, so the cuts land all through the run.
+    let mut ticks = tokio::time::interval(Duration::from_millis(2));
+    for message in &expected {
+        ticks.tick().await;
+        send(&key, message).await;
+    }
+    let consumed = tokio::time::timeout(Duration::from_secs(120), consumer)
+        .await
+        .expect("the consumer did not receive every message in time")
+        .unwrap();
+    let Tally { lost, duplicated } = tally(&expected, &[&consumed]);
+    println!(
+        "{backend:?}: {MESSAGES} sent, {} received over {} connections ({} cuts, {} of them resets): {} lost, {} duplicated",
+        consumed.messages.len(),
+        consumed.connections,
+        consumed.cuts,
+        consumed.resets,
+        lost.len(),
+        duplicated.len()
+    );
+    assert!(consumed.cuts >= 3, "the run was too short to cut");
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
+    assert_eq!(consumed.messages, expected, "FIFO");
+    assert!(consumed.resyncs.is_empty(), "{:?}", consumed.resyncs);
+}
+
+async fn a_vanished_consumers_messages_go_to_the_next_after_the_window(backend: Backend) {
+    const WINDOW: Duration = Duration::from_millis(800);
+    install_with(backend, tiny::cache::Cache::builder().key_retention(WINDOW)).await;
+    let server = server().await;
+    let section = unique("vanished");
+    let key = format!("test:{section}");
+    let path = format!("/queue/{section}");
+    let mut tab = EventSource::new(vec![server.addr], path.clone());
+    tab.ready().await;
+    for m in ["a", "b", "c"] {
+        send(&key, m).await;
+    }
+    for m in ["a", "b", "c"] {
+        assert_eq!(tab.next().await.data, m);
+    }
+    // The tab is closed: it never confirms what it read.
+    let cursor = tab.last_event_id.clone();
+    drop(tab);
+    let vanished = tokio::time::Instant::now();
+    let mut next = EventSource::new(vec![server.addr], path.clone());
+    next.ready().await;
+    send(&key, "d").await;
+    assert_eq!(
+        next.next().await.data,
+        "d",
+        "within the window the vanished tab's messages wait for it"
+    );
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        again.push(next.next().await.data);
+    }
+    assert_eq!(again, ["a", "b", "c"], "at least once, in order");
+    assert!(
+        vanished.elapsed() >= WINDOW,
+        "handed over after {:?}, before the window",
+        vanished.elapsed()
+    );
+    // Should the tab come back after all, it is told to refetch.
+    let mut late = Connection::open(server.addr, &path, &cursor).await.unwrap();
+    let first = tokio::time::timeout(DEADLINE, late.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.event.as_str(), first.data.as_str()),
+        ("resync", r#"{"reason":"trimmed"}"#)
+    );
+}
+
+async fn an_older_connection_takes_nothing_once_its_lineage_reconnected(backend: Backend) {
+    install(backend, 100).await;
+    let server = server().await;
+    let section = unique("fenced");
+    let key = format!("test:{section}");
+    let path = format!("/queue/{section}");
+    let mut old = Connection::open(server.addr, &path, "").await.unwrap();
+    old.until_last_event_id_changes().await;
+    send(&key, "a").await;
+    assert_eq!(old.next().await.unwrap().data, "a");
+    // The browser reconnects while the old socket still looks open to the
+    // server (a half-open connection, say).
+    let mut new = Connection::open(server.addr, &path, &old.last_event_id)
+        .await
+        .unwrap();
+    for m in ["b", "c"] {
+        send(&key, m).await;
+    }
+    for m in ["b", "c"] {
+        let event = tokio::time::timeout(DEADLINE, new.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((event.event.as_str(), event.data.as_str()), ("message", m));
+    }
+    let rest = tokio::time::timeout(DEADLINE, old.next())
+        .await
+        .expect("the older connection's stream did not end");
+    assert_eq!(rest, None, "the older connection took a message");
+}
+
+async fn a_cursor_that_cannot_be_honoured_opens_with_resync(backend: Backend) {
+    install(backend, 100).await;
+    let server = server().await;
+    let (mine, other) = (unique("cursor"), unique("other"));
+    let path = format!("/queue/{mine}");
+    let opening_id = |section: String| {
+        let addr = server.addr;
+        async move {
+            let mut c = Connection::open(addr, &format!("/queue/{section}"), "")
+                .await
+                .unwrap();
+            c.until_last_event_id_changes().await;
+            c.last_event_id.clone()
+        }
+    };
+    let real = opening_id(mine.clone()).await;
+    let foreign = opening_id(other).await;
+    // The same history, a lineage it never issued.
+    let (head, tail) = real.split_at(14);
+    let mut tail = tail.to_owned();
+    let swapped = if tail.starts_with('A') { "B" } else { "A" };
+    tail.replace_range(..1, swapped);
+    let forged = format!("{head}{tail}");
+    for (cursor, reason, in_query) in [
+        ("nonsense", "unknown", false),
+        ("nonsense", "unknown", true),
+        (forged.as_str(), "unknown", false),
+        (foreign.as_str(), "epoch", false),
+    ] {
+        let mut stream = if in_query {
+            Connection::open(server.addr, &format!("{path}?lastEventId={cursor}"), "").await
+        } else {
+            Connection::open(server.addr, &path, cursor).await
+        }
+        .unwrap();
+        let first = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (first.event.as_str(), first.data.clone()),
+            ("resync", format!(r#"{{"reason":"{reason}"}}"#)),
+            "cursor {cursor:?}"
+        );
+        assert_ne!(first.id, cursor, "a new lineage's id follows");
+        // Then the stream is live.
+        send(&format!("test:{mine}"), "live").await;
+        let live = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.data, "live");
+        let lineage = |id: &str| id.split_once('.').unwrap().0.to_owned();
+        assert_eq!(lineage(&live.id), lineage(&first.id));
+    }
+}
+
+async fn a_connection_cut_before_its_first_message_comes_back_recognised(backend: Backend) {
+    install(backend, 100).await;
+    let server = server().await;
+    let section = unique("early-cut");
+    let path = format!("/queue/{section}");
+    let mut first = Connection::open(server.addr, &path, "").await.unwrap();
+    first.until_last_event_id_changes().await;
+    let cursor = first.last_event_id.clone();
+    first.reset();
+    send(&format!("test:{section}"), "m").await;
+    let mut back = Connection::open(server.addr, &path, &cursor).await.unwrap();
+    let event = tokio::time::timeout(DEADLINE, back.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event.event.as_str(), event.data.as_str()),
+        ("message", "m")
+    );
+    assert_eq!(
+        event.id.split_once('.').unwrap().0,
+        cursor.split_once('.').unwrap().0,
+        "the same lineage"
+    );
+}
+
+/// Two `user_updates` processes sharing Redis, as a deployment runs them.
+fn two_instances(env: &[(&str, &str)]) -> (Instance, Instance) {
+    let url = redis_url();
+    let mut all = vec![("TINY_CACHE_URL", url.as_str())];
+    all.extend_from_slice(env);
+    (
+        Instance::start("user_updates", &all),
+        Instance::start("user_updates", &all),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_consumers_over_two_instances_get_every_message_once() {
+    const PER_PRODUCER: usize = 1000;
+    install(Backend::Redis, 10_000).await;
+    let (a, b) = two_instances(&[]);
+    let section = unique("two-instances");
+    let path = format!("/user-updates/{section}");
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let consumers: Vec<_> = (0..4)
+        .map(|n| {
+            // Each reconnects to the other instance in turn.
+            let servers = if n % 2 == 0 {
+                vec![a.addr, b.addr]
+            } else {
+                vec![b.addr, a.addr]
+            };
+            tokio::spawn(consume_with_cuts(
+                EventSource::new(servers, path.clone()),
+                seen.clone(),
+                2 * PER_PRODUCER,
+                true,
+                seed() + n,
+            ))
+        })
+        .collect();
+    let producers: Vec<_> = [a.url(&path), b.url(&path)]
+        .into_iter()
+        .enumerate()
+        .map(|(producer, url)| {
+            tokio::spawn(async move {
+                let client = client();
+                let mut ticks = tokio::time::interval(Duration::from_millis(3));
+                for n in 0..PER_PRODUCER {
+                    ticks.tick().await;
+                    let response = client
+                        .post(&url)
+                        .body(format!("{producer}:{n}"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 202);
+                }
+            })
+        })
+        .collect();
+    for producer in producers {
+        producer.await.unwrap();
+    }
+    let consumed: Vec<Consumed> =
+        tokio::time::timeout(Duration::from_secs(120), join_all(consumers))
+            .await
+            .expect("the consumers did not receive every message in time")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let expected: Vec<String> = (0..2)
+        .flat_map(|p| (0..PER_PRODUCER).map(move |n| format!("{p}:{n}")))
+        .collect();
+    let all: Vec<&Consumed> = consumed.iter().collect();
+    let Tally { lost, duplicated } = tally(&expected, &all);
+    println!(
+        "4 consumers over 2 instances: {} sent, received {:?} over {:?} connections ({:?} cuts): {} lost, {} duplicated",
+        expected.len(),
+        consumed
+            .iter()
+            .map(|c| c.messages.len())
+            .collect::<Vec<_>>(),
+        consumed.iter().map(|c| c.connections).collect::<Vec<_>>(),
+        consumed.iter().map(|c| c.cuts).collect::<Vec<_>>(),
+        lost.len(),
+        duplicated.len()
+    );
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert!(duplicated.is_empty(), "duplicated: {duplicated:?}");
+    for consumer in &consumed {
+        assert!(consumer.resyncs.is_empty(), "{:?}", consumer.resyncs);
+        assert_fifo_per_producer(consumer);
+    }
+    assert!(
+        consumed.iter().filter(|c| !c.messages.is_empty()).count() > 1,
+        "the work was shared"
+    );
+    assert_eq!(
+        tiny::cache()
+            .queue_len(&format!("user:{section}:updates"))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lineage_comes_back_to_another_instance_after_a_shutdown() {
+    install(Backend::Redis, 100).await;
+    let (a, b) = two_instances(&[]);
+    let section = unique("restart");
+    let key = format!("user:{section}:updates");
+    let path = format!("/user-updates/{section}");
+    let post = |url: String, body: &'static str| async move {
+        let response = client().post(url).body(body).send().await.unwrap();
+        assert_eq!(response.status(), 202);
+    };
+    let mut tab = Connection::open(a.addr, &path, "").await.unwrap();
+    tab.until_last_event_id_changes().await;
+    post(a.url(&path), "x").await;
+    assert_eq!(tab.next().await.unwrap().data, "x");
+    let cursor = tab.last_event_id.clone();
+    // Handed to the stream on `a`, never read by the tab.
+    post(b.url(&path), "y").await;
+    post(b.url(&path), "z").await;
+    let start = tokio::time::Instant::now();
+    while tiny::cache().queue_len(&key).await.unwrap() > 0 {
+        assert!(start.elapsed() < DEADLINE, "instance a never took y and z");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.stop();
+    drop(tab);
+    let mut back = Connection::open(b.addr, &path, &cursor).await.unwrap();
+    for m in ["y", "z"] {
+        let event = tokio::time::timeout(DEADLINE, back.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((event.event.as_str(), event.data.as_str()), ("message", m));
+    }
+}
+
+/// Kills every connection of clients on database `db` but the caller's
+/// (commands and pub/sub alike); returns how many of each it killed.
+/// `CLIENT KILL TYPE normal SKIPME yes` would do the same to every other
+/// test running against this server.
+async fn kill_clients_on(admin: &mut redis::aio::MultiplexedConnection, db: u8) -> (usize, usize) {
+    let me: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(admin)
+        .await
+        .unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(admin)
+        .await
+        .unwrap();
+    let (mut normal, mut pubsub) = (0, 0);
+    for line in list.lines() {
+        let field = |name: &str| {
+            line.split(' ')
+                .find_map(|f| f.strip_prefix(name))
+                .unwrap_or("")
+                .to_owned()
+        };
+        if field("db=") != db.to_string() || field("id=") == me.to_string() {
+            continue;
+        }
+        let killed: redis::RedisResult<i64> = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(field("id="))
+            .query_async(admin)
+            .await;
+        if killed.is_ok_and(|n| n > 0) {
+            if field("flags=").contains('P') {
+                pubsub += 1;
+            } else {
+                normal += 1;
+            }
+        }
+    }
+    (normal, pubsub)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_redis_connection_killed_again_and_again_loses_nothing() {
+    const PER_PRODUCER: usize = 2000;
+    // Database 7 is this test's alone: killing its clients hurts no one else.
+    let url = redis_url_db(7);
+    let mut admin = redis_admin(&url).await;
+    tiny::cache::Cache::builder()
+        .url(&url)
+        .queue_max_len(10_000)
+        .install()
+        .unwrap();
+    let server = server().await;
+    let section = unique("killed");
+    let key = format!("test:{section}");
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let consumer = tokio::spawn(consume_with_cuts(
+        EventSource::new(vec![server.addr], format!("/queue/{section}")),
+        seen.clone(),
+        2 * PER_PRODUCER,
+        false,
+        seed(),
+    ));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let (mut rounds, mut kills) = (0, (0, 0));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (normal, pubsub) = kill_clients_on(&mut admin, 7).await;
+                kills = (kills.0 + normal, kills.1 + pubsub);
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (rounds, kills)
+        }
+    });
+    let producers: Vec<_> = (0..2)
+        .map(|producer| {
+            let key = key.clone();
+            tokio::spawn(async move {
+                let mut ok_first = Vec::new();
+                let mut errors = Vec::new();
+                for n in 0..PER_PRODUCER {
+                    let message = format!("{producer}:{n}");
+                    match tiny::sse().send_key(&key, &message).await {
+                        Ok(()) => ok_first.push(message),
+                        Err(error) => {
+                            errors.push(error.message().to_owned());
+                            // A caller that must deliver sends again.
+                            while tiny::sse().send_key(&key, &message).await.is_err() {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                }
+                (ok_first, errors)
+            })
+        })
+        .collect();
+    let mut ok_first = HashSet::new();
+    let mut errors = Vec::new();
+    for producer in producers {
+        let (ok, failed) = producer.await.unwrap();
+        ok_first.extend(ok);
+        errors.extend(failed);
+    }
+    let consumed = tokio::time::timeout(Duration::from_secs(180), consumer)
+        .await
+        .expect("the consumer did not receive every message in time")
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (rounds, kills) = killer.await.unwrap();
+    let expected: Vec<String> = (0..2)
+        .flat_map(|p| (0..PER_PRODUCER).map(move |n| format!("{p}:{n}")))
+        .collect();
+    let Tally { lost, duplicated } = tally(&expected, &[&consumed]);
+    let duplicated_ok: Vec<_> = duplicated
+        .iter()
+        .filter(|m| ok_first.contains(*m))
+        .collect();
+    println!(
+        "Redis connections killed every 100 ms ({rounds} rounds: {} command, {} pub/sub connections): {} sent, {} Ok the first time, {} send errors, \
+         {} received over {} connections ({} refused): {} lost, {} duplicated ({} of them Ok the first time)",
+        kills.0,
+        kills.1,
+        expected.len(),
+        ok_first.len(),
+        errors.len(),
+        consumed.messages.len(),
+        consumed.connections,
+        consumed.refusals,
+        lost.len(),
+        duplicated.len(),
+        duplicated_ok.len()
+    );
+    assert!(
+        kills.0 >= 10 && kills.1 >= 1,
+        "the run was too short to kill much: {kills:?}"
+    );
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert!(duplicated_ok.is_empty(), "duplicated: {duplicated_ok:?}");
+    for error in &errors {
+        assert!(
+            error.contains("queued"),
+            "the error says whether it was queued: {error}"
+        );
+    }
+    assert_fifo_per_producer(&consumed);
+    forget_queue(&mut redis_admin(&url).await, &key).await;
 }

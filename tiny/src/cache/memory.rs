@@ -1,13 +1,16 @@
-//! The embedded backend: values in moka, key queues in a map, all in process.
+//! The embedded backend: values in moka, key queue histories in a map
+//! ([`KeyQueue`]: the state machine), all in process. No lock is held across
+//! an `.await`: every queue operation is one short critical section.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
+use super::queue::{KeyQueue, Lease, Opened, Resume, Taken};
 use super::wake::{Waiter, Wakers};
-use super::{QueueLimits, lock};
+use super::{QueueLimits, lock, token};
 use crate::Result;
 
 #[derive(Clone)]
@@ -35,13 +38,7 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-struct Queue {
-    messages: VecDeque<String>,
-    /// Unread messages expire this long after the last send to the key.
-    expires_at: Instant,
-}
-
-/// How many sends between sweeps of expired queues.
+/// How many queue operations between sweeps of expired histories.
 const SWEEP_EVERY: u64 = 1024;
 
 pub(crate) struct MemoryBackend {
@@ -52,8 +49,28 @@ pub(crate) struct MemoryBackend {
 
 #[derive(Default)]
 struct QueueMap {
-    queues: HashMap<String, Queue>,
-    sends: u64,
+    queues: HashMap<String, KeyQueue>,
+    operations: u64,
+}
+
+impl QueueMap {
+    /// `key`'s history, a new one when it has none or it expired.
+    fn history(&mut self, key: &str, now: Instant, limits: QueueLimits) -> &mut KeyQueue {
+        self.operations += 1;
+        if self.operations % SWEEP_EVERY == 0 {
+            self.queues.retain(|_, queue| !queue.expired(now));
+        }
+        // Looked up first: a key is allocated only for a new history.
+        if !self.queues.contains_key(key) {
+            self.queues
+                .insert(key.to_owned(), KeyQueue::new(now, limits));
+        }
+        let queue = self.queues.get_mut(key).expect("inserted above");
+        if queue.expired(now) {
+            *queue = KeyQueue::new(now, limits);
+        }
+        queue
+    }
 }
 
 impl MemoryBackend {
@@ -106,48 +123,48 @@ impl MemoryBackend {
 
     pub(crate) fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let now = Instant::now();
-        {
-            let mut map = lock(&self.queues);
-            map.sends += 1;
-            if map.sends % SWEEP_EVERY == 0 {
-                map.queues.retain(|_, queue| queue.expires_at > now);
-            }
-            let queue = map.queues.entry(key.to_owned()).or_insert_with(|| Queue {
-                messages: VecDeque::new(),
-                expires_at: now,
-            });
-            if queue.expires_at <= now {
-                queue.messages.clear();
-            }
-            if queue.messages.len() >= limits.max_len {
-                return Err(super::queue_full(key, limits.max_len));
-            }
-            queue.messages.push_back(message);
-            queue.expires_at = now + limits.ttl;
+        let pushed = lock(&self.queues)
+            .history(key, now, limits)
+            .push(message, now, limits);
+        if !pushed {
+            return Err(super::queue_full(key, limits.max_len));
         }
         self.wakers.wake(key);
         Ok(())
     }
 
-    pub(crate) fn take(&self, key: &str) -> Option<String> {
+    pub(crate) fn open(&self, key: &str, resume: Option<Resume>, limits: QueueLimits) -> Opened {
+        let now = Instant::now();
+        let (nonce, connection) = (token::random(), token::random());
+        lock(&self.queues)
+            .history(key, now, limits)
+            .open(resume, nonce, connection, now, limits)
+    }
+
+    pub(crate) fn take(&self, key: &str, lease: Lease, after: u64, limits: QueueLimits) -> Taken {
+        let now = Instant::now();
         let mut map = lock(&self.queues);
-        let queue = map.queues.get_mut(key)?;
-        let message = if queue.expires_at > Instant::now() {
-            queue.messages.pop_front()
-        } else {
-            None
-        };
-        if message.is_none() || queue.messages.is_empty() {
-            map.queues.remove(key);
+        match map.queues.get_mut(key) {
+            Some(queue) if !queue.expired(now) => queue.take(lease, after, now, limits),
+            // The history expired under the stream: its lineage is gone.
+            _ => Taken::Refused,
         }
-        message
+    }
+
+    pub(crate) fn release(&self, key: &str, lease: Lease, done: bool, limits: QueueLimits) {
+        let now = Instant::now();
+        if let Some(queue) = lock(&self.queues).queues.get_mut(key) {
+            queue.release(lease, done, now, limits);
+        }
     }
 
     pub(crate) fn queue_len(&self, key: &str) -> usize {
+        let now = Instant::now();
         lock(&self.queues)
             .queues
             .get(key)
-            .map_or(0, |queue| queue.messages.len())
+            .filter(|queue| !queue.expired(now))
+            .map_or(0, KeyQueue::ready_len)
     }
 
     pub(crate) fn watch(&self, key: &str) -> Waiter {

@@ -6,18 +6,25 @@
 //! Values are any serde type, stored as JSON.
 //!
 //! Key queues ([`Sse::send_key`](crate::sse::Sse::send_key)) live on the same
-//! backend: a FIFO per key with an atomic take, so each message reaches
-//! exactly one consumer and nothing is overwritten.
+//! backend: a FIFO per key with acknowledged delivery, so each message
+//! reaches exactly one consumer lineage (a browser's `EventSource` and its
+//! reconnections) and nothing is overwritten or lost with a connection. The
+//! model, the same on both backends, is described in `queue.rs`: messages
+//! handed to a connection stay pending for its lineage until it comes back
+//! with a later id, or the retention window passes.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share through Redis |
-//! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key may hold before `send_key` fails |
-//! | `TINY_QUEUE_TTL` | 86 400 (1 day) | seconds unread messages live after the key's last send |
+//! | `TINY_QUEUE_MAX_LEN` | 10 000 | unread messages a key may hold before `send_key` fails; also the most a live consumer keeps pending |
+//! | `TINY_QUEUE_TTL` | 86 400 (1 day) | seconds a key's queue lives after its last use |
+//! | `TINY_KEY_RETENTION` | 5 min | how long messages handed to a consumer that went away wait for it (`5s`, `250ms`, `2m` or seconds) |
 
 mod memory;
+mod queue;
 #[cfg(feature = "redis")]
 mod redis;
+mod token;
 mod wake;
 
 use std::future::Future;
@@ -29,6 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
+pub(crate) use queue::{Lease, Lineage, Lost, Opened, Resume, Taken};
 pub(crate) use wake::Waiter;
 
 /// Largest number of messages a key's queue holds unless configured.
@@ -37,12 +45,20 @@ pub const DEFAULT_QUEUE_MAX_LEN: usize = 10_000;
 pub const DEFAULT_QUEUE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Entries the in-process cache keeps before evicting the least used.
 pub const DEFAULT_MEMORY_CAPACITY: u64 = 100_000;
+/// How long messages handed to a consumer that went away wait for it to
+/// come back before they go to the next consumer.
+pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(5 * 60);
+
+/// The longest TTL or window a builder keeps (ten years), so deadlines
+/// computed from them never overflow.
+const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
 /// Bounds of every key queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueLimits {
     pub(crate) max_len: usize,
     pub(crate) ttl: Duration,
+    pub(crate) retention: Duration,
 }
 
 /// Locks a map guarded only by short, non-panicking sections: a poisoned
@@ -148,6 +164,13 @@ impl Cache {
         match std::env::var("TINY_QUEUE_TTL").map(|v| v.trim().parse::<u64>()) {
             Ok(Ok(s)) if s > 0 => builder = builder.queue_ttl(Duration::from_secs(s)),
             Ok(_) => problems.push("TINY_QUEUE_TTL must be a whole number of seconds above 0"),
+            Err(_) => {}
+        }
+        match std::env::var("TINY_KEY_RETENTION").map(|v| tiny_syntax::duration::parse(v.trim())) {
+            Ok(Ok(window)) if !window.is_zero() => builder = builder.key_retention(window),
+            Ok(_) => problems.push(
+                "TINY_KEY_RETENTION must be a duration above 0: whole seconds (`300`) or \"5m\", \"30s\", \"250ms\"",
+            ),
             Err(_) => {}
         }
         let built = if problems.is_empty() {
@@ -267,6 +290,8 @@ impl Cache {
     }
 
     /// Appends `message` to `key`'s queue; fails when the queue is full.
+    /// On Redis a dropped connection is retried with the same message
+    /// identity, so `Ok` means queued exactly once.
     pub(crate) async fn push(&self, key: &str, message: String) -> Result<()> {
         let limits = self.inner.limits;
         match self.backend()? {
@@ -276,13 +301,47 @@ impl Cache {
         }
     }
 
-    /// Takes the oldest message of `key`'s queue, atomically.
-    pub(crate) async fn take(&self, key: &str) -> Result<Option<String>> {
+    /// Starts a consumer connection on `key`: of the lineage `resume` names
+    /// when it can be honoured, else of a new lineage.
+    pub(crate) async fn open(&self, key: &str, resume: Option<Resume>) -> Result<Opened> {
+        let limits = self.inner.limits;
         match self.backend()? {
-            Backend::Memory(memory) => Ok(memory.take(key)),
+            Backend::Memory(memory) => Ok(memory.open(key, resume, limits)),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.take(key, self.inner.limits).await,
+            Backend::Redis(redis) => redis.open(key, resume, limits).await,
         }
+    }
+
+    /// The next message for `lease`'s connection, which has written every
+    /// message numbered up to `after`.
+    pub(crate) async fn take(&self, key: &str, lease: Lease, after: u64) -> Result<Taken> {
+        let limits = self.inner.limits;
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.take(key, lease, after, limits)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.take(key, lease, after, limits).await,
+        }
+    }
+
+    /// `lease`'s connection ended (having written `[DONE]` when `done`); its
+    /// pending messages stay for its lineage. Never waits: on Redis the
+    /// update runs in its own task, and a lineage whose release never
+    /// arrives (a dead process) is treated as gone after the window.
+    pub(crate) fn release(&self, key: &str, lease: Lease, done: bool) {
+        let limits = self.inner.limits;
+        match &self.inner.state {
+            State::Ready(Backend::Memory(memory)) => memory.release(key, lease, done, limits),
+            #[cfg(feature = "redis")]
+            State::Ready(Backend::Redis(redis)) => redis.release(key, lease, done, limits),
+            State::Broken(_) => {}
+        }
+    }
+
+    /// The retention window: how long messages handed to a consumer that
+    /// went away wait for its return. A live consumer touches its lineage
+    /// more often than that.
+    pub(crate) fn key_retention(&self) -> Duration {
+        self.inner.limits.retention
     }
 
     /// How many unread messages `key`'s queue holds.
@@ -350,6 +409,7 @@ impl Default for CacheBuilder {
             limits: QueueLimits {
                 max_len: DEFAULT_QUEUE_MAX_LEN,
                 ttl: DEFAULT_QUEUE_TTL,
+                retention: DEFAULT_KEY_RETENTION,
             },
             memory_capacity: DEFAULT_MEMORY_CAPACITY,
         }
@@ -369,9 +429,29 @@ impl CacheBuilder {
         self
     }
 
-    /// How long unread messages live after the last send to their key (default 1 day).
+    /// How long a key's queue lives after its last use (default 1 day):
+    /// its unread messages, and the pending messages of its consumers.
     pub fn queue_ttl(mut self, ttl: Duration) -> Self {
-        self.limits.ttl = ttl.max(Duration::from_millis(1));
+        self.limits.ttl = ttl.clamp(Duration::from_millis(1), LONGEST);
+        self
+    }
+
+    /// How long messages handed to a consumer that went away wait for it
+    /// to come back (default 5 min, `TINY_KEY_RETENTION`). After that they
+    /// go to the next consumer of the key: at least once for browser tabs
+    /// that vanished. A consumer still connected counts what it was handed
+    /// this long ago as delivered.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let cache = tiny::cache::Cache::builder()
+    ///     .key_retention(Duration::from_secs(60))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn key_retention(mut self, window: Duration) -> Self {
+        self.limits.retention = window.clamp(Duration::from_millis(1), LONGEST);
         self
     }
 
@@ -493,6 +573,20 @@ mod tests {
         assert_eq!(cache.get::<i32>("forever").await.unwrap(), Some(1));
     }
 
+    /// Takes every message `key` has for a new consumer.
+    async fn drain(cache: &Cache, key: &str) -> Vec<String> {
+        let opened = cache.open(key, None).await.unwrap();
+        let (mut after, mut got) = (opened.after, Vec::new());
+        while let Taken::Message { seq, message, .. } =
+            cache.take(key, opened.lease, after).await.unwrap()
+        {
+            got.push(message);
+            after = seq;
+        }
+        cache.release(key, opened.lease, false);
+        got
+    }
+
     #[tokio::test]
     async fn queues_are_fifo_bounded_and_keep_falsy_values() {
         let cache = Cache::builder().queue_max_len(3).build().unwrap();
@@ -502,10 +596,8 @@ mod tests {
         let full = cache.push("q", "x".into()).await.unwrap_err();
         assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(full.message().contains("`q`"));
-        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some("0"));
-        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some(""));
-        assert_eq!(cache.take("q").await.unwrap().as_deref(), Some("false"));
-        assert_eq!(cache.take("q").await.unwrap(), None);
+        assert_eq!(drain(&cache, "q").await, ["0", "", "false"]);
+        assert_eq!(cache.queue_len("q").await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -516,7 +608,36 @@ mod tests {
             .unwrap();
         cache.push("q", "old".into()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(40)).await;
-        assert_eq!(cache.take("q").await.unwrap(), None);
+        assert_eq!(cache.queue_len("q").await.unwrap(), 0);
+        assert!(drain(&cache, "q").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_expired_history_starts_a_new_epoch() {
+        let cache = Cache::builder()
+            .queue_ttl(Duration::from_millis(20))
+            .build()
+            .unwrap();
+        let first = cache.open("q", None).await.unwrap();
+        cache.release("q", first.lease, false);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let resume = Resume {
+            epoch: first.epoch,
+            lineage: first.lease.lineage,
+            seq: 0,
+        };
+        let again = cache.open("q", Some(resume)).await.unwrap();
+        assert_eq!(again.lost, Some(Lost::Epoch));
+        assert_ne!(again.epoch, first.epoch);
+    }
+
+    #[test]
+    fn a_zero_retention_is_raised_to_a_millisecond() {
+        let cache = Cache::builder()
+            .key_retention(Duration::ZERO)
+            .build()
+            .unwrap();
+        assert_eq!(cache.key_retention(), Duration::from_millis(1));
     }
 
     #[test]

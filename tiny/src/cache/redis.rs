@@ -1,12 +1,20 @@
-//! The Redis backend: values as strings, key queues as lists, so producers
-//! and consumers in different processes or machines share them.
+//! The Redis backend: values as strings, key queues as the model of
+//! `queue.rs` in Redis keys, so producers and consumers in different
+//! processes or machines share them.
 //!
-//! - Push is one Lua script: bound check, `RPUSH`, `PEXPIRE` and a `PUBLISH`
-//!   on the wake channel, atomically, so nothing is ever overwritten or
-//!   silently dropped.
-//! - Take is `LPOP`: atomic, so each message reaches exactly one consumer.
-//!   A take whose caller goes away mid-flight (client gone, shutdown) is
-//!   finished in its own task and the message pushed back to the head.
+//! - Every key-queue change is one Lua script (`redis/*.lua`, each after
+//!   `redis/prelude.lua`), so it is atomic. A key's state lives under one
+//!   hash tag, `tiny:{<key>}:…`, so on Redis Cluster it all sits in one slot:
+//!   `meta` (epoch, tag secret, hand-out sequence), `ready` (list),
+//!   `lineages` (hash: current connection), `seen`, `gone` and `sent`
+//!   (sorted sets), and one `pending:<lineage>` sorted set per lineage.
+//! - Why not Streams with a consumer group: a consumer group cannot fence an
+//!   older connection of a consumer, and `XAUTOCLAIM` cannot tell a live
+//!   consumer from a dead one (only idle time); both are the point here.
+//! - A take whose answer is lost costs nothing: the entry is pending for the
+//!   lineage and the next take returns it. A send whose answer is lost is
+//!   retried with the same identity; the script answers an identity it has
+//!   seen with the first result, so `Ok` means queued once.
 //! - Consumers never block a connection (`BLPOP` would hold one per waiting
 //!   consumer): every command shares one multiplexed connection, and one
 //!   pub/sub subscription per process wakes the local consumers of a key.
@@ -18,43 +26,48 @@ use futures_util::StreamExt as _;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::QueueLimits;
+use super::queue::{Lease, Lineage, Lost, Opened, Resume, Taken};
 use super::wake::{Waiter, Wakers};
+use super::{QueueLimits, token};
 use crate::{Error, Result};
 
 /// The channel every push publishes the key on.
 const WAKE_CHANNEL: &str = "tiny:sse:wake";
-/// Queues live under this prefix, apart from cache values.
-const QUEUE_PREFIX: &str = "tiny:sse:queue:";
+/// Every key-queue key starts so; `get_by_prefix` and `delete_by_prefix`
+/// leave them alone.
+const QUEUE_PREFIX: &str = "tiny:{";
 /// A command that takes longer is an error, so a dead server never hangs a stream.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The wake subscription reconnects with a capped exponential backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long `send_key` retries a send whose connection dropped.
+const SEND_RETRY_FOR: Duration = Duration::from_secs(10);
+/// How long a send identity is remembered: well past the last retry.
+const IDENTITY_HORIZON: Duration = Duration::from_secs(60);
+/// How long opening a stream retries a dropped connection before 503.
+const OPEN_RETRY_FOR: Duration = Duration::from_secs(3);
 
-const PUSH: &str = r"
-local len = redis.call('LLEN', KEYS[1])
-if len >= tonumber(ARGV[2]) then return -1 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return len + 1
-";
+macro_rules! script {
+    ($file:literal) => {
+        concat!(include_str!("redis/prelude.lua"), include_str!($file))
+    };
+}
 
-const REQUEUE: &str = r"
-redis.call('LPUSH', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
-";
+const SEND: &str = script!("redis/send.lua");
+const OPEN: &str = script!("redis/open.lua");
+const TAKE: &str = script!("redis/take.lua");
+const RELEASE: &str = script!("redis/release.lua");
 
 pub(crate) struct RedisBackend {
     /// The URL without its password, for messages.
     shown_url: String,
     client: redis::Client,
     connection: tokio::sync::OnceCell<ConnectionManager>,
-    push: redis::Script,
-    requeue: redis::Script,
+    scripts: Scripts,
+    /// Identities of this process's sends: this prefix and a counter.
+    sender: u64,
+    sends: std::sync::atomic::AtomicU64,
     wakers: Arc<Wakers>,
     subscribed: OnceLock<()>,
 }
@@ -80,8 +93,14 @@ impl RedisBackend {
             shown_url,
             client,
             connection: tokio::sync::OnceCell::new(),
-            push: redis::Script::new(PUSH),
-            requeue: redis::Script::new(REQUEUE),
+            scripts: Scripts {
+                send: redis::Script::new(SEND),
+                open: redis::Script::new(OPEN),
+                take: redis::Script::new(TAKE),
+                release: redis::Script::new(RELEASE),
+            },
+            sender: token::random(),
+            sends: std::sync::atomic::AtomicU64::new(0),
             wakers: Arc::default(),
             subscribed: OnceLock::new(),
         })
@@ -208,81 +227,213 @@ impl RedisBackend {
         Ok(removed)
     }
 
+    /// Queues `message`, retrying a dropped connection with the same
+    /// identity for [`SEND_RETRY_FOR`].
     pub(crate) async fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let mut connection = self.connection().await?;
-        let ttl_ms = u64::try_from(limits.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let length: i64 = self
-            .push
-            .key(queue_key(key))
-            .arg(message)
-            .arg(limits.max_len)
-            .arg(ttl_ms)
-            .arg(WAKE_CHANNEL)
-            .arg(key)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|e| self.error(e))?;
-        if length < 0 {
-            return Err(super::queue_full(key, limits.max_len));
+        let names = QueueKeys::new(key, None);
+        let n = self
+            .sends
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let identity = format!("{:016x}{n:x}", self.sender);
+        let mut retry = Retry::new(SEND_RETRY_FOR);
+        let outcome = loop {
+            let attempt = self
+                .send_once(&mut connection, key, &names, &message, &identity, limits)
+                .await;
+            match attempt {
+                Err(error) if retry.again(&error).await => {}
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(queued) if queued > 0 => Ok(()),
+            Ok(_) => Err(super::queue_full(key, limits.max_len)),
+            Err(error) if retry.tried => Err(Error::unavailable(
+                format!(
+                    "Redis at {} did not confirm the send to `{key}` within {} s ({error}): \
+                     the message may have been queued, and sending it again may deliver it twice",
+                    self.shown_url,
+                    SEND_RETRY_FOR.as_secs()
+                ),
+                1,
+            )
+            .with_source(error)),
+            Err(error) => Err(Error::unavailable(
+                format!(
+                    "Redis at {} refused the send to `{key}` ({error}): the message was not queued",
+                    self.shown_url
+                ),
+                1,
+            )
+            .with_source(error)),
         }
-        Ok(())
     }
 
-    /// `LPOP`, finished in its own task: if the caller is dropped while the
-    /// command is in flight, a taken message goes back to the head.
+    /// One run of the send script: 1 queued, 2 queued before under this
+    /// identity, -1 full.
+    async fn send_once(
+        &self,
+        connection: &mut ConnectionManager,
+        key: &str,
+        names: &QueueKeys,
+        message: &str,
+        identity: &str,
+        limits: QueueLimits,
+    ) -> redis::RedisResult<i64> {
+        names
+            .invoke(&self.scripts.send, &limits)
+            .arg(hex(token::random()))
+            .arg(secret())
+            .arg(message)
+            .arg(identity)
+            .arg(millis(IDENTITY_HORIZON))
+            .arg(limits.max_len)
+            .arg(WAKE_CHANNEL)
+            .arg(key)
+            .invoke_async(connection)
+            .await
+    }
+
+    /// Starts a consumer connection; retried while the connection drops
+    /// (the script gives the same answer when run twice).
+    pub(crate) async fn open(
+        &self,
+        key: &str,
+        resume: Option<Resume>,
+        limits: QueueLimits,
+    ) -> Result<Opened> {
+        let mut connection = self.connection().await?;
+        let (nonce, token) = (token::random(), token::random());
+        let names = QueueKeys::new(key, Some(resume.map_or(nonce, |r| r.lineage.nonce)));
+        let history = (hex(token::random()), secret());
+        let (cursor_epoch, cursor_lineage, cursor_tag, cursor_seq) = match resume {
+            Some(r) => (
+                hex(r.epoch),
+                hex(r.lineage.nonce),
+                hex(r.lineage.tag),
+                r.seq.to_string(),
+            ),
+            None => Default::default(),
+        };
+        let mut retry = Retry::new(OPEN_RETRY_FOR);
+        let (epoch, lineage, tag, lost) = loop {
+            let attempt = names
+                .invoke(&self.scripts.open, &limits)
+                .arg(&history.0)
+                .arg(&history.1)
+                .arg(hex(nonce))
+                .arg(hex(token))
+                .arg(&cursor_epoch)
+                .arg(&cursor_lineage)
+                .arg(&cursor_tag)
+                .arg(&cursor_seq)
+                .invoke_async::<(String, String, String, String)>(&mut connection)
+                .await;
+            match attempt {
+                Ok(opened) => break opened,
+                Err(error) if retry.again(&error).await => {}
+                Err(error) => return Err(self.error(error)),
+            }
+        };
+        let lost = Lost::from_reason(&lost);
+        let lineage = Lineage {
+            nonce: unhex(&lineage)?,
+            tag: unhex(&tag)?,
+        };
+        let after = match resume {
+            Some(resume) if lost.is_none() => resume.seq,
+            _ => 0,
+        };
+        Ok(Opened {
+            epoch: unhex(&epoch)?,
+            lease: Lease {
+                lineage,
+                connection: token,
+            },
+            after,
+            lost,
+        })
+    }
+
+    /// One take; the consumer retries on error (a lost answer left the
+    /// message pending for this lineage, where the retry finds it).
     pub(crate) async fn take(
+        &self,
+        key: &str,
+        lease: Lease,
+        after: u64,
+        limits: QueueLimits,
+    ) -> Result<Taken> {
+        let mut connection = self.connection().await?;
+        let names = QueueKeys::new(key, Some(lease.lineage.nonce));
+        let (status, seq, message, more) = names
+            .invoke(&self.scripts.take, &limits)
+            .arg(hex(lease.lineage.nonce))
+            .arg(hex(lease.connection))
+            .arg(after)
+            .arg(limits.max_len)
+            .arg(WAKE_CHANNEL)
+            .arg(key)
+            .invoke_async::<(i64, u64, String, i64)>(&mut connection)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(match status {
+            1 => Taken::Message {
+                seq,
+                message,
+                more: more == 1,
+            },
+            0 => Taken::Empty,
+            _ => Taken::Refused,
+        })
+    }
+
+    /// Marks the connection ended, in its own task (called from a drop).
+    /// A release that never arrives is harmless: the lineage is then stale
+    /// after the window, as if its process had died.
+    pub(crate) fn release(
         self: &Arc<Self>,
         key: &str,
+        lease: Lease,
+        done: bool,
         limits: QueueLimits,
-    ) -> Result<Option<String>> {
-        let mut connection = self.connection().await?;
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         let backend = Arc::clone(self);
         let key = key.to_owned();
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let taken: redis::RedisResult<Option<String>> =
-                connection.lpop(queue_key(&key), None).await;
-            let taken = taken.map_err(|e| backend.error(e));
-            if let Err(Ok(Some(message))) = sender.send(taken) {
-                tracing::debug!(key, "consumer left during a take: message requeued");
-                if let Err(error) = backend.requeue(&key, message, limits).await {
-                    tracing::error!(key, %error, "a taken message could not be requeued");
+        runtime.spawn(async move {
+            let Ok(mut connection) = backend.connection().await else {
+                return;
+            };
+            let names = QueueKeys::new(&key, Some(lease.lineage.nonce));
+            let mut retry = Retry::new(Duration::from_secs(2));
+            loop {
+                let attempt = names
+                    .invoke(&backend.scripts.release, &limits)
+                    .arg(hex(lease.lineage.nonce))
+                    .arg(hex(lease.connection))
+                    .arg(if done { "1" } else { "0" })
+                    .invoke_async::<i64>(&mut connection)
+                    .await;
+                match attempt {
+                    Err(error) if retry.again(&error).await => {}
+                    Err(error) => {
+                        tracing::debug!(key, %error, "a stream's end was not recorded; its lineage expires instead");
+                        return;
+                    }
+                    Ok(_) => return,
                 }
             }
         });
-        receiver
-            .await
-            .map_err(|_| Error::internal("the Redis take task ended without an answer"))?
-    }
-
-    pub(crate) async fn requeue(
-        &self,
-        key: &str,
-        message: String,
-        limits: QueueLimits,
-    ) -> Result<()> {
-        let mut connection = self.connection().await?;
-        let ttl_ms = u64::try_from(limits.ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.requeue
-            .key(queue_key(key))
-            .arg(message)
-            .arg(ttl_ms)
-            .arg(WAKE_CHANNEL)
-            .arg(key)
-            .invoke_async::<i64>(&mut connection)
-            .await
-            .map(drop)
-            .map_err(|e| self.error(e))
     }
 
     pub(crate) async fn queue_len(&self, key: &str) -> Result<usize> {
         let mut connection = self.connection().await?;
         connection
-            .llen(queue_key(key))
+            .llen(QueueKeys::new(key, None).ready)
             .await
             .map_err(|e| self.error(e))
     }
@@ -334,8 +485,130 @@ async fn subscribe(client: redis::Client, wakers: Arc<Wakers>, shown_url: String
     }
 }
 
-fn queue_key(key: &str) -> String {
-    format!("{QUEUE_PREFIX}{key}")
+struct Scripts {
+    send: redis::Script,
+    open: redis::Script,
+    take: redis::Script,
+    release: redis::Script,
+}
+
+/// The Redis keys of one key's queue, all under one hash tag.
+struct QueueKeys {
+    meta: String,
+    ready: String,
+    lineages: String,
+    seen: String,
+    gone: String,
+    sent: String,
+    /// The calling lineage's pending entries (`KEYS[7]`); none for a send.
+    pending: Option<String>,
+    pending_prefix: String,
+}
+
+impl QueueKeys {
+    fn new(key: &str, lineage: Option<u64>) -> Self {
+        // `{` and `}` inside the tag would end it early; `%` keeps the
+        // escape reversible.
+        let mut tag = String::with_capacity(key.len());
+        for c in key.chars() {
+            match c {
+                '%' => tag.push_str("%25"),
+                '{' => tag.push_str("%7B"),
+                '}' => tag.push_str("%7D"),
+                c => tag.push(c),
+            }
+        }
+        let base = format!("{QUEUE_PREFIX}{tag}}}:");
+        let pending_prefix = format!("{base}pending:");
+        Self {
+            meta: format!("{base}meta"),
+            ready: format!("{base}ready"),
+            lineages: format!("{base}lineages"),
+            seen: format!("{base}seen"),
+            gone: format!("{base}gone"),
+            sent: format!("{base}sent"),
+            pending: lineage.map(|l| format!("{pending_prefix}{}", hex(l))),
+            pending_prefix,
+        }
+    }
+
+    /// `script` with this key's KEYS and the shared leading ARGV.
+    fn invoke<'a>(
+        &self,
+        script: &'a redis::Script,
+        limits: &QueueLimits,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.key(&self.meta);
+        invocation
+            .key(&self.ready)
+            .key(&self.lineages)
+            .key(&self.seen)
+            .key(&self.gone)
+            .key(&self.sent)
+            .arg(&self.pending_prefix)
+            .arg(millis(limits.ttl))
+            .arg(millis(limits.retention));
+        if let Some(pending) = &self.pending {
+            invocation.key(pending);
+        }
+        invocation
+    }
+}
+
+/// Retries of a command that failed on its connection (dropped, timed
+/// out), with a short doubling pause, until a deadline.
+struct Retry {
+    deadline: tokio::time::Instant,
+    pause: Duration,
+    /// An attempt failed after it may have reached the server.
+    tried: bool,
+}
+
+impl Retry {
+    fn new(within: Duration) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + within,
+            pause: Duration::from_millis(10),
+            tried: false,
+        }
+    }
+
+    /// Waits and returns true when `error` is worth another attempt.
+    async fn again(&mut self, error: &redis::RedisError) -> bool {
+        if matches!(error.retry_method(), redis::RetryMethod::NoRetry) {
+            return false;
+        }
+        self.tried = true;
+        if tokio::time::Instant::now() + self.pause > self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(500));
+        true
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+fn hex(value: u64) -> String {
+    format!("{value:016x}")
+}
+
+fn unhex(text: &str) -> Result<u64> {
+    u64::from_str_radix(text, 16).map_err(|_| {
+        Error::internal(format!(
+            "Redis returned `{text}` where a key-queue id belongs"
+        ))
+    })
+}
+
+/// A new history's tag secret: 128 unguessable bits.
+fn secret() -> String {
+    format!("{:016x}{:016x}", token::random(), token::random())
 }
 
 /// Escapes Redis glob characters so a prefix matches literally.
@@ -400,57 +673,194 @@ mod tests {
     const LIMITS: QueueLimits = QueueLimits {
         max_len: 10,
         ttl: Duration::from_secs(60),
+        retention: Duration::from_secs(60),
     };
 
-    #[tokio::test]
-    async fn a_take_abandoned_in_flight_is_not_lost() {
-        let backend = backend().await;
-        let key = format!(
-            "abandoned-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        );
-        backend.push(&key, "only".into(), LIMITS).await.unwrap();
-        // Polled once, then dropped: its task is spawned, the caller is gone.
-        assert!(futures_util::FutureExt::now_or_never(backend.take(&key, LIMITS)).is_none());
-        // On this single-threaded runtime, let that task send its LPOP first,
-        // so every take below is ordered after it on the connection.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
+    fn unique(name: &str) -> String {
+        format!("{name}-{:016x}", token::random())
+    }
+
+    async fn take_all(
+        backend: &RedisBackend,
+        key: &str,
+        lease: Lease,
+        mut after: u64,
+    ) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Taken::Message { seq, message, .. } =
+            backend.take(key, lease, after, LIMITS).await.unwrap()
+        {
+            got.push(message);
+            after = seq;
         }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(message) = backend.take(&key, LIMITS).await.unwrap() {
-                assert_eq!(message, "only");
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the abandoned message was lost"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        got
     }
 
     #[tokio::test]
-    async fn requeue_puts_the_message_at_the_head() {
+    async fn a_lost_take_answer_is_taken_again() {
         let backend = backend().await;
-        let key = format!(
-            "head-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        );
-        backend.push(&key, "b".into(), LIMITS).await.unwrap();
-        backend.requeue(&key, "a".into(), LIMITS).await.unwrap();
+        let key = unique("lost-take");
+        for m in ["a", "b"] {
+            backend.push(&key, m.into(), LIMITS).await.unwrap();
+        }
+        let opened = backend.open(&key, None, LIMITS).await.unwrap();
+        let first = backend.take(&key, opened.lease, 0, LIMITS).await.unwrap();
+        // Its answer never reached the stream: the retry gets the same entry.
         assert_eq!(
-            backend.take(&key, LIMITS).await.unwrap().as_deref(),
-            Some("a")
+            backend.take(&key, opened.lease, 0, LIMITS).await.unwrap(),
+            first
+        );
+        let Taken::Message { seq, message, .. } = first else {
+            panic!("expected a message, got {first:?}");
+        };
+        assert_eq!(message, "a");
+        assert_eq!(take_all(&backend, &key, opened.lease, seq).await, ["b"]);
+    }
+
+    #[tokio::test]
+    async fn a_send_retried_under_its_identity_is_queued_once() {
+        let backend = backend().await;
+        let key = unique("send-twice");
+        let mut connection = backend.connection().await.unwrap();
+        let names = QueueKeys::new(&key, None);
+        let first = backend
+            .send_once(&mut connection, &key, &names, "m", "id-1", LIMITS)
+            .await
+            .unwrap();
+        let again = backend
+            .send_once(&mut connection, &key, &names, "m", "id-1", LIMITS)
+            .await
+            .unwrap();
+        assert_eq!((first, again), (1, 2));
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_return_confirms_exactly_its_cursor_and_fences_the_old_connection() {
+        let backend = backend().await;
+        let key = unique("return");
+        for m in ["a", "b", "c"] {
+            backend.push(&key, m.into(), LIMITS).await.unwrap();
+        }
+        let old = backend.open(&key, None, LIMITS).await.unwrap();
+        let Taken::Message { seq: a, .. } = backend.take(&key, old.lease, 0, LIMITS).await.unwrap()
+        else {
+            panic!("a message");
+        };
+        backend.take(&key, old.lease, a, LIMITS).await.unwrap();
+        let resume = Resume {
+            epoch: old.epoch,
+            lineage: old.lease.lineage,
+            seq: a,
+        };
+        let new = backend.open(&key, Some(resume), LIMITS).await.unwrap();
+        assert_eq!(
+            (new.lost, new.lease.lineage, new.after),
+            (None, old.lease.lineage, a)
         );
         assert_eq!(
-            backend.take(&key, LIMITS).await.unwrap().as_deref(),
-            Some("b")
+            backend.take(&key, old.lease, a, LIMITS).await.unwrap(),
+            Taken::Refused
         );
-        assert_eq!(backend.take(&key, LIMITS).await.unwrap(), None);
+        assert_eq!(take_all(&backend, &key, new.lease, a).await, ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn cursors_that_cannot_be_honoured_say_why() {
+        let backend = backend().await;
+        let key = unique("cursor");
+        let opened = backend.open(&key, None, LIMITS).await.unwrap();
+        backend.release(&key, opened.lease, false, LIMITS);
+        let resume = Resume {
+            epoch: opened.epoch,
+            lineage: opened.lease.lineage,
+            seq: 0,
+        };
+        let mut foreign = resume;
+        foreign.epoch ^= 1;
+        let mut forged = resume;
+        forged.lineage.nonce ^= 1;
+        for (cursor, lost) in [(foreign, Some(Lost::Epoch)), (forged, Some(Lost::Unknown))] {
+            assert_eq!(
+                backend.open(&key, Some(cursor), LIMITS).await.unwrap().lost,
+                lost
+            );
+        }
+        // Released with nothing pending, it is forgotten yet recognised.
+        let again = backend.open(&key, Some(resume), LIMITS).await.unwrap();
+        assert_eq!(
+            (again.lost, again.lease.lineage),
+            (None, opened.lease.lineage)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_lineage_gives_its_messages_back_in_order() {
+        let backend = backend().await;
+        let limits = QueueLimits {
+            retention: Duration::from_millis(300),
+            ..LIMITS
+        };
+        let key = unique("stale");
+        for m in ["a", "b", "c"] {
+            backend.push(&key, m.into(), limits).await.unwrap();
+        }
+        let gone = backend.open(&key, None, limits).await.unwrap();
+        let mut after = 0;
+        for _ in 0..2 {
+            let Taken::Message { seq, .. } =
+                backend.take(&key, gone.lease, after, limits).await.unwrap()
+            else {
+                panic!("a message");
+            };
+            after = seq;
+        }
+        // Its connection died without a release: only the window frees them.
+        let next = backend.open(&key, None, limits).await.unwrap();
+        let Taken::Message { seq, message, .. } =
+            backend.take(&key, next.lease, 0, limits).await.unwrap()
+        else {
+            panic!("a message");
+        };
+        assert_eq!(message, "c");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        let mut after = seq;
+        while got.len() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reclaimed: {got:?}"
+            );
+            match backend.take(&key, next.lease, after, limits).await.unwrap() {
+                Taken::Message { seq, message, .. } => {
+                    got.push(message);
+                    after = seq;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        assert_eq!(got, ["a", "b"]);
+        let resume = Resume {
+            epoch: gone.epoch,
+            lineage: gone.lease.lineage,
+            seq: 0,
+        };
+        assert_eq!(
+            backend.open(&key, Some(resume), limits).await.unwrap().lost,
+            Some(Lost::Trimmed)
+        );
+    }
+
+    #[test]
+    fn every_key_of_a_queue_shares_one_hash_tag() {
+        let names = QueueKeys::new("user:{42}%:updates", Some(7));
+        let pending = names.pending.as_ref().unwrap();
+        for name in [&names.meta, &names.ready, &names.lineages, pending] {
+            assert!(
+                name.starts_with("tiny:{user:%7B42%7D%25:updates}:"),
+                "{name}"
+            );
+        }
     }
 
     #[test]

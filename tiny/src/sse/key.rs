@@ -1,20 +1,34 @@
 //! Key mode: messages queued under a cache key, each delivered to exactly one
-//! consumer, in FIFO order.
+//! consumer lineage (an `EventSource` and its reconnections), in FIFO order.
 //!
-//! A consumer takes from the queue; when it is empty it waits for a wake-up
-//! (sent by every `send_key`) or, as a fallback, its poll period. The
-//! registration for the wake-up is armed *before* the take, so a message sent
-//! between an empty take and the wait still wakes it.
+//! The cache keeps the delivery state (`cache/queue.rs`); this file turns it
+//! into frames. Every frame carries `id: <history and lineage>.<seq>`, and a
+//! stream opens with an `id:` line of its own and no data: browsers keep the
+//! id of that frame too (WHATWG dispatch sets `lastEventId` before it drops
+//! an event without data), so even a connection cut before its first message
+//! comes back recognised. A browser that reconnects sends the last id it
+//! read; the stream then confirms what that id covers, replays what its
+//! lineage was handed after it, and goes on with new messages. A cursor
+//! that cannot be honoured opens the stream with `event: resync` instead.
+//!
+//! A consumer takes; when there is nothing, it waits for a wake-up (sent by
+//! every `send_key`) or, as a fallback, its poll period. The registration
+//! for the wake-up is armed *before* each take, so a message sent between a
+//! take that found nothing and the wait still wakes it.
 
+use std::fmt::Write as _;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse as _, Response};
-use futures_util::Stream;
+use futures_util::StreamExt as _;
+use tokio::sync::futures::OwnedNotified;
 
-use super::Event;
 use super::response::{EventStream, Frame};
-use super::settings::StreamOptions;
-use crate::cache::{Cache, Waiter};
+use super::settings::{StreamOptions, last_event_id};
+use super::{DONE, Event};
+use crate::cache::{Cache, Lease, Lineage, Lost, Resume, Taken, Waiter};
 use crate::{Error, Result};
 
 /// `#[sse(key = …)]`, after the template and the guard passed.
@@ -25,18 +39,52 @@ pub async fn key_stream(key: String, every: Duration, options: StreamOptions) ->
     }
 }
 
-/// The stream behind [`Sse::stream_key`](super::Sse::stream_key): checks the
-/// backend answers, registers for wake-ups, then takes.
+/// The stream behind [`Sse::stream_key`](super::Sse::stream_key): registers
+/// for wake-ups, opens the connection on the request's cursor, then takes.
 pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> {
     if key.is_empty() {
         return Err(Error::internal("stream_key needs a non-empty key"));
     }
     let cache = crate::cache();
-    cache.ping().await?;
+    let cursor = last_event_id().filter(|id| !id.is_empty());
+    let resume = cursor.as_deref().map(decode_id);
     let waiter = cache.watch(&key)?;
-    Ok(EventStream::new(Box::pin(source(
-        cache, key, waiter, every,
-    ))))
+    let opened = cache.open(&key, resume.flatten()).await?;
+    let lost = match resume {
+        Some(None) => Some(Lost::Unknown),
+        _ => opened.lost,
+    };
+    let ids = Ids::new(opened.epoch, opened.lease.lineage);
+    let opening = match lost {
+        Some(lost) => Event::resync(lost.reason()),
+        None => Event::default(),
+    }
+    .id(ids.id(opened.after));
+    // A live connection touches its lineage at least four times a window,
+    // so it is never mistaken for one that vanished.
+    let every = every
+        .min(cache.key_retention() / 4)
+        .max(Duration::from_millis(1));
+    let armed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
+    let consumer = Consumer {
+        cache,
+        key,
+        waiter,
+        armed,
+        every,
+        lease: opened.lease,
+        ids,
+        after: opened.after,
+        wait: false,
+        ended: None,
+    };
+    let frames = futures_util::stream::once(async { Frame::Event(opening) }).chain(
+        futures_util::stream::unfold(consumer, |mut consumer| async move {
+            let event = consumer.next().await?;
+            Some((Frame::Event(event), consumer))
+        }),
+    );
+    Ok(EventStream::new(Box::pin(frames)))
 }
 
 /// Appends `data` to `key`'s queue: the work of [`Sse::send_key`](super::Sse::send_key).
@@ -48,54 +96,153 @@ pub(crate) async fn send<T: serde::Serialize>(key: &str, data: &T) -> Result<()>
     crate::cache().push(key, message).await
 }
 
-/// The frames of a key stream.
-fn source(
-    cache: Cache,
-    key: String,
-    waiter: Waiter,
-    every: Duration,
-) -> impl Stream<Item = Frame> + Send {
-    let state = Consumer {
-        cache,
-        key,
-        waiter,
-        every: every.max(Duration::from_millis(1)),
-    };
-    futures_util::stream::unfold(state, |consumer| async move {
-        let message = consumer.next().await;
-        Some((Frame::Event(Event::data(message)), consumer))
-    })
+/// How a key stream's connection ended, for its release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// It wrote `[DONE]`: the browser closes and will not confirm.
+    Done,
+    /// Its lineage moved to a newer connection: nothing to release.
+    Refused,
 }
 
 struct Consumer {
     cache: Cache,
     key: String,
     waiter: Waiter,
+    /// The wake-up registration, re-armed before each take (in place: no
+    /// allocation per message).
+    armed: Pin<Box<OwnedNotified>>,
     every: Duration,
+    lease: Lease,
+    ids: Ids,
+    /// The last sequence this connection wrote (or the cursor's).
+    after: u64,
+    /// The last take found nothing more: wait before the next one.
+    wait: bool,
+    ended: Option<Ended>,
 }
 
 impl Consumer {
-    /// Waits for the next message; backend errors are logged and retried
-    /// every period, so a stream outlives a Redis restart.
-    async fn next(&self) -> String {
-        let notify = std::sync::Arc::clone(&self.waiter.notify);
+    /// The next frame; `None` when this connection may take nothing more.
+    /// Backend errors are logged and retried with a growing pause (a lost
+    /// answer leaves the message pending, where the retry finds it), so a
+    /// stream outlives a Redis restart.
+    async fn next(&mut self) -> Option<Event> {
+        if self.ended.is_some() {
+            return None;
+        }
+        let mut pause = Duration::from_millis(10);
         loop {
-            let woken = notify.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            match self.cache.take(&self.key).await {
-                Ok(Some(message)) => return message,
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(key = %self.key, %error, "key stream cannot read its queue; retrying");
+            if self.wait {
+                tokio::select! {
+                    () = self.armed.as_mut() => {}
+                    () = tokio::time::sleep(self.every) => {}
                 }
             }
-            tokio::select! {
-                () = &mut woken => {}
-                () = tokio::time::sleep(self.every) => {}
+            self.armed
+                .set(Arc::clone(&self.waiter.notify).notified_owned());
+            self.armed.as_mut().enable();
+            match self.cache.take(&self.key, self.lease, self.after).await {
+                Ok(Taken::Message { seq, message, more }) => {
+                    self.after = seq;
+                    self.wait = !more;
+                    if message == DONE {
+                        self.ended = Some(Ended::Done);
+                    }
+                    return Some(Event::data(message).id(self.ids.id(seq)));
+                }
+                Ok(Taken::Empty) => self.wait = true,
+                Ok(Taken::Refused) => {
+                    self.ended = Some(Ended::Refused);
+                    return None;
+                }
+                Err(error) => {
+                    tracing::warn!(key = %self.key, %error, "key stream cannot read its queue; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.every);
+                    self.wait = false;
+                }
             }
         }
     }
+}
+
+impl Drop for Consumer {
+    /// The connection is gone (client left, `[DONE]`, shutdown): what it
+    /// was handed stays pending for its lineage's return.
+    fn drop(&mut self) {
+        if self.ended != Some(Ended::Refused) {
+            let done = self.ended == Some(Ended::Done);
+            self.cache.release(&self.key, self.lease, done);
+        }
+    }
+}
+
+/// The `id:` values of one stream: the history's epoch and the lineage, 24
+/// bytes in unpadded base64url, then `.` and the sequence. Opaque to clients.
+struct Ids {
+    prefix: String,
+}
+
+/// Characters of the encoded epoch and lineage (24 bytes).
+const PREFIX_LEN: usize = 32;
+
+impl Ids {
+    fn new(epoch: u64, lineage: Lineage) -> Self {
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&epoch.to_be_bytes());
+        bytes[8..16].copy_from_slice(&lineage.nonce.to_be_bytes());
+        bytes[16..].copy_from_slice(&lineage.tag.to_be_bytes());
+        let mut prefix = String::with_capacity(PREFIX_LEN + 1);
+        for chunk in bytes.chunks(3) {
+            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+            for shift in [18, 12, 6, 0] {
+                prefix.push(char::from(BASE64URL[(n >> shift) as usize & 63]));
+            }
+        }
+        prefix.push('.');
+        Self { prefix }
+    }
+
+    fn id(&self, seq: u64) -> String {
+        let mut id = String::with_capacity(self.prefix.len() + 20);
+        id.push_str(&self.prefix);
+        // Writing to a String cannot fail.
+        let _ = write!(id, "{seq}");
+        id
+    }
+}
+
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The cursor in a `Last-Event-ID` this mode wrote; `None` for anything else.
+fn decode_id(id: &str) -> Option<Resume> {
+    let (prefix, seq) = id.split_once('.')?;
+    if prefix.len() != PREFIX_LEN || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut bytes = [0u8; 24];
+    for (chunk, out) in prefix.as_bytes().chunks(4).zip(bytes.chunks_mut(3)) {
+        let mut n = 0u32;
+        for &c in chunk {
+            let value = BASE64URL.iter().position(|&b| b == c)?;
+            n = n << 6 | value as u32;
+        }
+        out.copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    let word = |at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_be_bytes(word)
+    };
+    Some(Resume {
+        epoch: word(0),
+        lineage: Lineage {
+            nonce: word(8),
+            tag: word(16),
+        },
+        seq: seq.parse().ok()?,
+    })
 }
 
 /// The text queued for `data`: `&str` and `String` as-is, anything else as JSON.
@@ -106,5 +253,47 @@ fn message_text<T: serde::Serialize>(key: &str, data: &T) -> Result<String> {
         Err(e) => Err(Error::internal(format!(
             "the message for `{key}` cannot be serialized: {e}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        let lineage = Lineage {
+            nonce: 0x0123_4567_89ab_cdef,
+            tag: u64::MAX,
+        };
+        let ids = Ids::new(42, lineage);
+        let id = ids.id(7);
+        assert_eq!(id.len(), PREFIX_LEN + 2);
+        assert_eq!(
+            decode_id(&id),
+            Some(Resume {
+                epoch: 42,
+                lineage,
+                seq: 7
+            })
+        );
+    }
+
+    #[test]
+    fn foreign_ids_are_not_cursors() {
+        let good = Ids::new(1, Lineage { nonce: 2, tag: 3 }).id(4);
+        let (prefix, _) = good.split_once('.').unwrap();
+        for bad in [
+            "",
+            "7",
+            "e1.7",
+            &format!("{prefix}."),
+            &format!("{prefix}.-1"),
+            &format!("{prefix}.99999999999999999999999"),
+            &format!("{}*.1", &prefix[1..]),
+            &format!("{prefix}x.1"),
+        ] {
+            assert_eq!(decode_id(bad), None, "{bad:?}");
+        }
     }
 }

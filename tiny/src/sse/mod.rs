@@ -110,12 +110,16 @@ impl Sse {
 
     /// Appends `data` to `key`'s queue for a key stream: `&str` and `String`
     /// as-is, any other serde value as JSON. Every message is kept (a FIFO
-    /// per key, never overwritten) and delivered to exactly one consumer;
+    /// per key, never overwritten) and delivered to exactly one consumer
+    /// lineage (a browser's `EventSource` and its reconnections);
     /// `"0"`, `""` and other falsy values included. [`DONE`] ends the stream
     /// that takes it.
     ///
-    /// Fails when the key is empty, the cache is unusable, or the queue is
-    /// full (10 000 unread messages by default: nobody is reading it).
+    /// On Redis a dropped connection is retried for up to 10 s under the
+    /// same message identity, so `Ok` means queued exactly once. Fails when
+    /// the key is empty, the cache is unusable, or the queue is full (10 000
+    /// unread messages by default: nobody is reading it); a Redis failure's
+    /// message says whether the message may have been queued anyway.
     ///
     /// ```
     /// # #[tokio::main] async fn main() -> tiny::Result<()> {
@@ -132,9 +136,17 @@ impl Sse {
     }
 
     /// Key mode: streams the messages sent to `key`, each to exactly one
-    /// consumer, in order; [`DONE`] ends the response. A waiting consumer is
-    /// woken as soon as a message is sent; `every` is only the fallback
-    /// re-check period (1 s in the PHP original).
+    /// consumer lineage, in order; [`DONE`] ends the response. A waiting
+    /// consumer is woken as soon as a message is sent; `every` is only the
+    /// fallback re-check period (1 s in the PHP original).
+    ///
+    /// Each frame carries an `id:`. A browser that reconnects sends the last
+    /// one it read (`Last-Event-ID`, or `?lastEventId=` on a first request)
+    /// and gets the messages its earlier connection was handed but it never
+    /// read, then new ones; an id that cannot be honoured opens the stream
+    /// with `event: resync` instead. Messages handed to a tab that never
+    /// comes back go to the next consumer after the retention window
+    /// ([`CacheBuilder::key_retention`](crate::cache::CacheBuilder::key_retention), 5 min).
     ///
     /// Fails with 500 when the cache is misconfigured and 503 when Redis
     /// cannot be reached.

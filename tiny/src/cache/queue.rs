@@ -1,0 +1,623 @@
+//! Key queues with acknowledged delivery: the model both backends keep, the
+//! data they hand out, and its in-process state machine.
+//!
+//! Per key there is a *history*: an `epoch` (random, fixed when the history
+//! is created: first use, or first use after it expired), a hand-out
+//! sequence, a FIFO of ready messages, and *lineages*. A lineage is one
+//! consumer as a browser sees it: an `EventSource` and its reconnections. It
+//! has one current connection (a token; a take from any other connection of
+//! the lineage is refused, so an older, possibly half-open, connection takes
+//! nothing more once the lineage came back), and a pending list of the
+//! messages handed to it that it has not confirmed.
+//!
+//! - **take**: the lineage's first pending entry after the connection's
+//!   position, else the head of the ready FIFO, numbered with the key's next
+//!   sequence and appended to the pending list. A take whose answer was lost
+//!   costs nothing: the entry is still pending and the next take returns it.
+//! - **open** with a cursor (epoch, lineage, sequence) of this history:
+//!   confirms (removes) exactly that lineage's pending entries up to the
+//!   sequence, makes the new connection current, and the stream replays the
+//!   rest. A cursor of another epoch, or one this key never issued, or of a
+//!   lineage whose pending messages were given away, is [`Lost`].
+//! - **release** (a connection ended): the lineage stays for its return;
+//!   with nothing pending it is forgotten, yet still recognised when it comes
+//!   back, since lineage ids are signed per history.
+//! - **reclaim**: a lineage not seen for the retention window (its
+//!   connection ended, or its process died) gives its pending entries back
+//!   to the head of the ready FIFO, in order, for the next consumer: at least
+//!   once for tabs that vanished. A lineage whose stream ended with `[DONE]`
+//!   keeps them for its own return only, then drops them: the browser closed
+//!   on `[DONE]` and will not confirm.
+//! - **aging**: entries a *live* lineage was handed more than a window ago
+//!   count as delivered (the connection would have been ended by the write
+//!   timeout had it not taken them), and a live lineage keeps at most
+//!   `max_len` pending entries; so a long healthy stream does not accumulate
+//!   them.
+//!
+//! Sequences number hand-outs, not sends: a reclaimed message gets a new
+//! number when it is handed out again, so each lineage sees increasing
+//! numbers and "confirm up to n" never confirms a message handed out later.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::{QueueLimits, token};
+
+/// A lineage: a random nonce and the history's signature of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    pub(crate) nonce: u64,
+    pub(crate) tag: u64,
+}
+
+/// Where a returning client left off: its `Last-Event-ID`, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub(crate) epoch: u64,
+    pub(crate) lineage: Lineage,
+    pub(crate) seq: u64,
+}
+
+/// Why a cursor could not be honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    /// Not an id this key issued.
+    Unknown,
+    /// An id of an earlier history of the key (it expired, or was reset).
+    Epoch,
+    /// The lineage was away longer than the retention window: its pending
+    /// messages went to other consumers or were dropped.
+    Trimmed,
+}
+
+impl Lost {
+    /// The `reason` a `resync` event carries.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Lost::Unknown => "unknown",
+            Lost::Epoch => "epoch",
+            Lost::Trimmed => "trimmed",
+        }
+    }
+
+    pub(crate) fn from_reason(reason: &str) -> Option<Self> {
+        match reason {
+            "unknown" => Some(Lost::Unknown),
+            "epoch" => Some(Lost::Epoch),
+            "trimmed" => Some(Lost::Trimmed),
+            _ => None,
+        }
+    }
+}
+
+/// One connection of a lineage: what its takes and its release name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub(crate) lineage: Lineage,
+    pub(crate) connection: u64,
+}
+
+/// A stream's start: the lineage it serves and where its replay begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Opened {
+    pub(crate) epoch: u64,
+    pub(crate) lease: Lease,
+    /// Takes return entries numbered above this.
+    pub(crate) after: u64,
+    /// Set when the client's cursor was not honoured: a new lineage serves it.
+    pub(crate) lost: Option<Lost>,
+}
+
+/// What a take returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Taken {
+    Message {
+        seq: u64,
+        message: String,
+        /// Another take would find a message at once.
+        more: bool,
+    },
+    Empty,
+    /// This connection is no longer its lineage's current one (or the
+    /// lineage is gone): the stream ends, and the browser reconnects.
+    Refused,
+}
+
+/// Lineages whose pending entries were given away, remembered so that
+/// their return gets `resync`; at most this many per key.
+pub(crate) const GONE_MAX: usize = 10_000;
+/// Aging never removes more than this per call, so no call is long.
+const AGE_BATCH: usize = 100;
+
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    handed_at: Instant,
+    message: String,
+}
+
+#[derive(Debug)]
+struct LineageState {
+    /// The current connection; `None` once it ended.
+    connection: Option<u64>,
+    /// Its last connection ended after writing `[DONE]`.
+    done: bool,
+    /// Last open, take or release: a lineage unseen for the retention
+    /// window is stale, whether its connection ended or its process died.
+    seen: Instant,
+    /// In increasing `seq` order.
+    pending: VecDeque<Pending>,
+}
+
+impl LineageState {
+    /// Drops what a live lineage was handed more than `retention` ago.
+    fn age(&mut self, now: Instant, retention: Duration) {
+        for _ in 0..AGE_BATCH {
+            match self.pending.front() {
+                Some(entry) if entry.handed_at + retention <= now => {
+                    self.pending.pop_front();
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// One key's history, in process.
+#[derive(Debug)]
+pub(crate) struct KeyQueue {
+    epoch: u64,
+    seq: u64,
+    /// Bounded by `max_len` on push (reclaimed entries may exceed it).
+    ready: VecDeque<String>,
+    lineages: HashMap<u64, LineageState>,
+    /// Nonce → when its pending entries were given away; at most `GONE_MAX`.
+    gone: HashMap<u64, Instant>,
+    /// The whole history goes this long after its last use.
+    expires_at: Instant,
+    /// No lineage can be stale before this: takes skip the scan until then.
+    reclaim_at: Option<Instant>,
+}
+
+impl KeyQueue {
+    pub(crate) fn new(now: Instant, limits: QueueLimits) -> Self {
+        Self {
+            epoch: token::random(),
+            seq: 0,
+            ready: VecDeque::new(),
+            lineages: HashMap::new(),
+            gone: HashMap::new(),
+            expires_at: now + limits.ttl,
+            reclaim_at: None,
+        }
+    }
+
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        self.expires_at <= now
+    }
+
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    fn keep(&mut self, now: Instant, limits: QueueLimits) {
+        self.expires_at = now + limits.ttl;
+    }
+
+    fn tag(&self, nonce: u64) -> u64 {
+        token::sign((self.epoch, nonce))
+    }
+
+    /// Appends `message`; false when the ready FIFO holds `max_len` already.
+    pub(crate) fn push(&mut self, message: String, now: Instant, limits: QueueLimits) -> bool {
+        if self.ready.len() >= limits.max_len {
+            return false;
+        }
+        self.ready.push_back(message);
+        self.keep(now, limits);
+        true
+    }
+
+    /// Starts a connection `connection`: of the cursor's lineage when it can
+    /// be honoured, else of a new lineage `nonce`.
+    pub(crate) fn open(
+        &mut self,
+        resume: Option<Resume>,
+        nonce: u64,
+        connection: u64,
+        now: Instant,
+        limits: QueueLimits,
+    ) -> Opened {
+        let (mut nonce, mut after, mut lost) = (nonce, 0, None);
+        if let Some(resume) = resume {
+            if resume.epoch != self.epoch {
+                lost = Some(Lost::Epoch);
+            } else if resume.lineage.tag != self.tag(resume.lineage.nonce) {
+                lost = Some(Lost::Unknown);
+            } else if self.gone.contains_key(&resume.lineage.nonce) {
+                lost = Some(Lost::Trimmed);
+            } else {
+                nonce = resume.lineage.nonce;
+                after = resume.seq;
+                if let Some(state) = self.lineages.get_mut(&nonce) {
+                    while state.pending.front().is_some_and(|p| p.seq <= after) {
+                        state.pending.pop_front();
+                    }
+                }
+            }
+        }
+        let state = self.lineages.entry(nonce).or_insert_with(|| LineageState {
+            connection: None,
+            done: false,
+            seen: now,
+            pending: VecDeque::new(),
+        });
+        state.connection = Some(connection);
+        state.done = false;
+        state.seen = now;
+        self.keep(now, limits);
+        self.note_seen(now, limits.retention);
+        Opened {
+            epoch: self.epoch,
+            lease: Lease {
+                lineage: Lineage {
+                    nonce,
+                    tag: self.tag(nonce),
+                },
+                connection,
+            },
+            after,
+            lost,
+        }
+    }
+
+    /// The next message for `lease`'s connection, which has written
+    /// everything numbered up to `after`.
+    pub(crate) fn take(
+        &mut self,
+        lease: Lease,
+        after: u64,
+        now: Instant,
+        limits: QueueLimits,
+    ) -> Taken {
+        let Some(state) = self.lineages.get_mut(&lease.lineage.nonce) else {
+            return Taken::Refused;
+        };
+        if state.connection != Some(lease.connection) {
+            return Taken::Refused;
+        }
+        state.seen = now;
+        state.age(now, limits.retention);
+        let at = state.pending.partition_point(|p| p.seq <= after);
+        if let Some(entry) = state.pending.get(at) {
+            let more = at + 1 < state.pending.len() || !self.ready.is_empty();
+            let taken = Taken::Message {
+                seq: entry.seq,
+                message: entry.message.clone(),
+                more,
+            };
+            self.keep(now, limits);
+            return taken;
+        }
+        self.reclaim(now, limits);
+        self.keep(now, limits);
+        let Some(message) = self.ready.pop_front() else {
+            return Taken::Empty;
+        };
+        self.seq += 1;
+        let seq = self.seq;
+        let more = !self.ready.is_empty();
+        let Some(state) = self.lineages.get_mut(&lease.lineage.nonce) else {
+            unreachable!("reclaim never removes the lineage taking: it was just seen");
+        };
+        if state.pending.len() >= limits.max_len {
+            // Handed out `max_len` messages ago on a live connection.
+            state.pending.pop_front();
+        }
+        state.pending.push_back(Pending {
+            seq,
+            handed_at: now,
+            message: message.clone(),
+        });
+        Taken::Message { seq, message, more }
+    }
+
+    /// `lease`'s connection ended (after writing `[DONE]` when `done`).
+    pub(crate) fn release(&mut self, lease: Lease, done: bool, now: Instant, limits: QueueLimits) {
+        let nonce = lease.lineage.nonce;
+        let Some(state) = self.lineages.get_mut(&nonce) else {
+            return;
+        };
+        if state.connection != Some(lease.connection) {
+            return; // an older connection: the lineage has moved on
+        }
+        state.age(now, limits.retention);
+        if state.pending.is_empty() {
+            // Nothing to keep: forgotten, and still recognised by its tag.
+            self.lineages.remove(&nonce);
+            return;
+        }
+        state.connection = None;
+        state.done = done;
+        state.seen = now;
+        self.note_seen(now, limits.retention);
+    }
+
+    fn note_seen(&mut self, now: Instant, retention: Duration) {
+        let stale_at = now + retention;
+        if self.reclaim_at.is_none_or(|at| stale_at < at) {
+            self.reclaim_at = Some(stale_at);
+        }
+    }
+
+    /// Gives the pending entries of stale lineages back to the head of the
+    /// ready FIFO, in order (those of a lineage that ended on `[DONE]` are
+    /// dropped), and forgets the lineages.
+    fn reclaim(&mut self, now: Instant, limits: QueueLimits) {
+        if self.reclaim_at.is_none_or(|at| at > now) {
+            return;
+        }
+        let retention = limits.retention;
+        let stale: Vec<u64> = self
+            .lineages
+            .iter()
+            .filter(|(_, state)| state.seen + retention <= now)
+            .map(|(nonce, _)| *nonce)
+            .collect();
+        let mut back = Vec::new();
+        for nonce in stale {
+            let Some(state) = self.lineages.remove(&nonce) else {
+                continue;
+            };
+            if state.pending.is_empty() {
+                continue;
+            }
+            self.gone.insert(nonce, now);
+            if !state.done {
+                back.extend(state.pending);
+            }
+        }
+        back.sort_by_key(|entry| entry.seq);
+        for entry in back.into_iter().rev() {
+            self.ready.push_front(entry.message);
+        }
+        self.reclaim_at = self
+            .lineages
+            .values()
+            .map(|state| state.seen + retention)
+            .min();
+        self.trim_gone(now, limits.ttl);
+    }
+
+    fn trim_gone(&mut self, now: Instant, ttl: Duration) {
+        self.gone.retain(|_, at| *at + ttl > now);
+        if self.gone.len() > GONE_MAX {
+            let mut ages: Vec<(Instant, u64)> = self.gone.iter().map(|(n, at)| (*at, *n)).collect();
+            ages.sort_unstable();
+            for (_, nonce) in &ages[..ages.len() - GONE_MAX] {
+                self.gone.remove(nonce);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: QueueLimits = QueueLimits {
+        max_len: 100,
+        ttl: Duration::from_secs(3600),
+        retention: Duration::from_secs(60),
+    };
+
+    struct Clock(Instant);
+
+    impl Clock {
+        fn now(&self) -> Instant {
+            self.0
+        }
+        fn pass(&mut self, by: Duration) {
+            self.0 += by;
+        }
+    }
+
+    fn queue_with(messages: &[&str], now: Instant) -> KeyQueue {
+        let mut queue = KeyQueue::new(now, LIMITS);
+        for m in messages {
+            assert!(queue.push((*m).to_owned(), now, LIMITS));
+        }
+        queue
+    }
+
+    fn message(taken: Taken) -> (u64, String) {
+        match taken {
+            Taken::Message { seq, message, .. } => (seq, message),
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    fn cursor(opened: &Opened, seq: u64) -> Resume {
+        Resume {
+            epoch: opened.epoch,
+            lineage: opened.lease.lineage,
+            seq,
+        }
+    }
+
+    #[test]
+    fn a_lost_answer_is_taken_again() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b"], clock.now());
+        let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let first = message(queue.take(opened.lease, 0, clock.now(), LIMITS));
+        // The answer never arrived: the same take returns the same entry.
+        assert_eq!(
+            message(queue.take(opened.lease, 0, clock.now(), LIMITS)),
+            first
+        );
+        assert_eq!(
+            message(queue.take(opened.lease, first.0, clock.now(), LIMITS)).1,
+            "b"
+        );
+    }
+
+    #[test]
+    fn a_return_confirms_exactly_up_to_its_cursor_and_replays_the_rest() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b", "c", "d"], clock.now());
+        let first = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let mut after = 0;
+        for _ in 0..3 {
+            after = message(queue.take(first.lease, after, clock.now(), LIMITS)).0;
+        }
+        // The browser read "a" only, then the connection died.
+        let back = queue.open(Some(cursor(&first, 1)), 2, 11, clock.now(), LIMITS);
+        assert_eq!(back.lost, None);
+        assert_eq!(back.lease.lineage, first.lease.lineage);
+        assert_eq!(back.after, 1);
+        let mut got = Vec::new();
+        let mut after = back.after;
+        while let Taken::Message { seq, message, .. } =
+            queue.take(back.lease, after, clock.now(), LIMITS)
+        {
+            got.push(message);
+            after = seq;
+        }
+        assert_eq!(got, ["b", "c", "d"]);
+    }
+
+    #[test]
+    fn an_older_connection_takes_nothing_once_its_lineage_returned() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b"], clock.now());
+        let old = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let (seq, _) = message(queue.take(old.lease, 0, clock.now(), LIMITS));
+        let new = queue.open(Some(cursor(&old, seq)), 2, 11, clock.now(), LIMITS);
+        assert_eq!(
+            queue.take(old.lease, seq, clock.now(), LIMITS),
+            Taken::Refused
+        );
+        // Its release does not end the new connection either.
+        queue.release(old.lease, false, clock.now(), LIMITS);
+        assert_eq!(
+            message(queue.take(new.lease, seq, clock.now(), LIMITS)).1,
+            "b"
+        );
+    }
+
+    #[test]
+    fn cursors_that_cannot_be_honoured_say_why() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&[], clock.now());
+        let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let mut foreign = cursor(&opened, 0);
+        foreign.epoch ^= 1;
+        assert_eq!(
+            queue.open(Some(foreign), 2, 11, clock.now(), LIMITS).lost,
+            Some(Lost::Epoch)
+        );
+        let mut forged = cursor(&opened, 0);
+        forged.lineage.nonce ^= 1;
+        let reopened = queue.open(Some(forged), 3, 12, clock.now(), LIMITS);
+        assert_eq!(reopened.lost, Some(Lost::Unknown));
+        assert_eq!(reopened.lease.lineage.nonce, 3, "a new lineage");
+    }
+
+    #[test]
+    fn a_forgotten_lineage_is_still_recognised() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&[], clock.now());
+        let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
+        queue.release(opened.lease, false, clock.now(), LIMITS);
+        assert!(queue.lineages.is_empty(), "nothing pending: nothing kept");
+        let back = queue.open(Some(cursor(&opened, 0)), 2, 11, clock.now(), LIMITS);
+        assert_eq!(back.lost, None);
+        assert_eq!(back.lease.lineage, opened.lease.lineage);
+    }
+
+    #[test]
+    fn a_vanished_lineage_gives_its_pending_messages_back_after_the_window() {
+        let mut clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b", "c"], clock.now());
+        let gone = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let mut after = 0;
+        for _ in 0..2 {
+            after = message(queue.take(gone.lease, after, clock.now(), LIMITS)).0;
+        }
+        queue.release(gone.lease, false, clock.now(), LIMITS);
+        let next = queue.open(None, 2, 11, clock.now(), LIMITS);
+        let (seq, first) = message(queue.take(next.lease, 0, clock.now(), LIMITS));
+        assert_eq!(first, "c", "within the window the pending entries wait");
+        clock.pass(LIMITS.retention);
+        let mut got = Vec::new();
+        let mut after = seq;
+        while let Taken::Message { seq, message, .. } =
+            queue.take(next.lease, after, clock.now(), LIMITS)
+        {
+            got.push(message);
+            after = seq;
+        }
+        assert_eq!(got, ["a", "b"], "back at the head, in order");
+        let back = queue.open(Some(cursor(&gone, 0)), 3, 12, clock.now(), LIMITS);
+        assert_eq!(back.lost, Some(Lost::Trimmed));
+    }
+
+    #[test]
+    fn a_lineage_that_ended_on_done_keeps_its_messages_for_itself_only() {
+        let mut clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "[DONE]"], clock.now());
+        let first = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let a = message(queue.take(first.lease, 0, clock.now(), LIMITS)).0;
+        message(queue.take(first.lease, a, clock.now(), LIMITS));
+        queue.release(first.lease, true, clock.now(), LIMITS);
+        // Back within the window: its replay still has `[DONE]`.
+        let back = queue.open(Some(cursor(&first, a)), 2, 11, clock.now(), LIMITS);
+        assert_eq!(
+            message(queue.take(back.lease, a, clock.now(), LIMITS)).1,
+            "[DONE]"
+        );
+        queue.release(back.lease, true, clock.now(), LIMITS);
+        clock.pass(LIMITS.retention);
+        let other = queue.open(None, 3, 12, clock.now(), LIMITS);
+        assert_eq!(
+            queue.take(other.lease, 0, clock.now(), LIMITS),
+            Taken::Empty,
+            "nobody else gets a finished stream's messages"
+        );
+    }
+
+    #[test]
+    fn a_live_lineage_does_not_accumulate_pending_entries() {
+        let mut clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a"], clock.now());
+        let live = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let mut after = message(queue.take(live.lease, 0, clock.now(), LIMITS)).0;
+        clock.pass(LIMITS.retention);
+        assert!(queue.push("b".into(), clock.now(), LIMITS));
+        after = message(queue.take(live.lease, after, clock.now(), LIMITS)).0;
+        assert_eq!(
+            queue.lineages[&1].pending.len(),
+            1,
+            "`a` aged out: delivered"
+        );
+        for n in 0..2 * LIMITS.max_len {
+            assert!(queue.push(n.to_string(), clock.now(), LIMITS));
+            after = message(queue.take(live.lease, after, clock.now(), LIMITS)).0;
+        }
+        assert_eq!(queue.lineages[&1].pending.len(), LIMITS.max_len);
+    }
+
+    #[test]
+    fn gone_lineages_are_bounded() {
+        let now = Instant::now();
+        let mut queue = queue_with(&[], now);
+        for n in 0..GONE_MAX as u64 + 10 {
+            queue
+                .gone
+                .insert(n, now + Duration::from_millis(n.min(GONE_MAX as u64)));
+        }
+        queue.trim_gone(now + Duration::from_secs(1), LIMITS.ttl);
+        assert_eq!(queue.gone.len(), GONE_MAX);
+    }
+}

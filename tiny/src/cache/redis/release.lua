@@ -1,0 +1,17 @@
+-- release: ARGV[4..] lineage, connection token, '1' when the connection
+-- ended after writing [DONE]. An older connection's release changes
+-- nothing; a lineage with nothing pending is forgotten (its signed id is
+-- still recognised when it comes back).
+local lineage = ARGV[4]
+if redis.call('HGET', lineages, lineage) ~= ARGV[5] then
+  return 0
+end
+age(KEYS[7])
+if redis.call('ZCARD', KEYS[7]) == 0 then
+  redis.call('HDEL', lineages, lineage)
+  redis.call('ZREM', seen, lineage)
+  return 1
+end
+redis.call('HSET', lineages, lineage, ARGV[6] == '1' and 'done' or '')
+redis.call('ZADD', seen, now, lineage)
+return 1
