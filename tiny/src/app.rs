@@ -87,6 +87,8 @@ pub struct App {
     cors: Option<Vec<String>>,
     /// `None`: `TINY_METRICS_ADDR`, else no metrics.
     metrics: Option<SocketAddr>,
+    /// `None`: `TINY_ADDR`, else [`DEFAULT_ADDR`].
+    addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for App {
@@ -130,6 +132,7 @@ impl App {
             limits: Configured::default(),
             cors: None,
             metrics: None,
+            addr: None,
         }
     }
 
@@ -226,6 +229,39 @@ impl App {
     {
         self.cors = Some(origins.into_iter().map(Into::into).collect());
         self
+    }
+
+    /// The address [`App::serve`] binds, instead of `TINY_ADDR`.
+    ///
+    /// ```
+    /// let app = tiny::App::new().addr("0.0.0.0:3000".parse().unwrap());
+    /// ```
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// Waits for SIGINT or SIGTERM, then ends every stream of this app:
+    /// the one call that gives an app nested in your own axum server a
+    /// graceful shutdown (an open stream would otherwise hold axum's drain
+    /// forever, axum #2673).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let app = tiny::App::new();
+    /// let router = axum::Router::new().nest("/live", app.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, router)
+    ///     .with_graceful_shutdown(app.graceful_shutdown())
+    ///     .await
+    /// # }
+    /// ```
+    pub fn graceful_shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let token = self.shutdown_token();
+        async move {
+            shutdown_signal().await;
+            token.cancel();
+        }
     }
 
     /// Serves Prometheus metrics at `http://ADDR/metrics`, on an address of
@@ -354,12 +390,20 @@ impl App {
     pub async fn serve(self) -> Result<()> {
         init_tracing();
         self.check_environment()?;
-        let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
-        let addr: SocketAddr = addr.parse().map_err(|e| {
-            Error::internal(format!(
-                "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
-            ))
-        })?;
+        // Two controllers on one path, a malformed limit: refused before
+        // binding or printing anything.
+        let _checked = self.try_router()?;
+        let addr = match self.addr {
+            Some(addr) => addr,
+            None => {
+                let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+                addr.parse().map_err(|e| {
+                    Error::internal(format!(
+                        "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
+                    ))
+                })?
+            }
+        };
         check_cache().await?;
         let listener = TcpListener::bind(addr)
             .await

@@ -14,7 +14,7 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, OriginalUri};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -262,8 +262,13 @@ async fn into_request(
     mount: &str,
     serving: &Serving,
 ) -> Result<Request> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The path as routed (relative to where the app is nested) gives the
+    // sections; `Request::uri` keeps the URI as the client sent it.
     let path = PathSections::parse(mount, parts.uri.path())?;
+    if let Some(OriginalUri(original)) = parts.extensions.remove::<OriginalUri>() {
+        parts.uri = original;
+    }
     let body = collect(body, serving.body_limit, serving.body_timeout).await?;
     Ok(Request::new(
         parts.method,

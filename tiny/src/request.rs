@@ -224,6 +224,63 @@ impl Request {
             .find_map(|(key, value)| (key == name).then_some(value))
     }
 
+    /// The value of cookie `name` from the `Cookie` header(s), percent-decoded
+    /// when it is; `None` when absent.
+    ///
+    /// ```
+    /// # use tiny::{Request, PathSections, http::{HeaderMap, Method}};
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("cookie", "theme=dark; session=a%20b".parse().unwrap());
+    /// let req = Request::new(Method::GET, "/".parse().unwrap(), headers,
+    ///     PathSections::default(), Default::default());
+    /// assert_eq!(req.cookie("session").as_deref(), Some("a b"));
+    /// assert_eq!(req.cookie("missing"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| {
+                let value = value.trim_matches('"');
+                percent_decode_str(value)
+                    .decode_utf8()
+                    .map_or_else(|_| value.to_owned(), |decoded| decoded.into_owned())
+            })
+    }
+
+    /// The path's section parsed as `T` (an id, a number, a date); 400 with
+    /// a message naming the section when it does not parse.
+    ///
+    /// ```
+    /// # use tiny::{Request, PathSections, http::{HeaderMap, Method}};
+    /// let path = PathSections::parse("/orders", "/orders/42").unwrap();
+    /// let req = Request::new(Method::GET, "/orders/42".parse().unwrap(), HeaderMap::new(),
+    ///     path, Default::default());
+    /// assert_eq!(req.section_as::<u64>().unwrap(), 42);
+    /// assert_eq!(req.section_as::<bool>().unwrap_err().status(), 400);
+    /// ```
+    pub fn section_as<T>(&self) -> Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let section = &self.inner.path.section;
+        section.parse().map_err(|error| {
+            Error::bad_request(format!(
+                "the section `{section}` is not a valid {}: {error}",
+                std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("value")
+            ))
+        })
+    }
+
     /// Where a returning `EventSource` left off: the `Last-Event-ID` header
     /// a browser sends by itself when it reconnects, else the `lastEventId`
     /// query parameter (an `EventSource` cannot set headers, so a page that
