@@ -206,6 +206,15 @@ pub(crate) async fn dispatch<T: Controller>(
     serving: Arc<Serving>,
     req: axum::extract::Request,
 ) -> Response {
+    let json = crate::error::accepts_json(req.headers());
+    crate::error::render_for(json, respond(controller, serving, req)).await
+}
+
+async fn respond<T: Controller>(
+    controller: Arc<T>,
+    serving: Arc<Serving>,
+    req: axum::extract::Request,
+) -> Response {
     // Before anything else runs: a page from another origin must not reach
     // a guard, a queue or a listener.
     let verdict = match serving.cors.check(req.headers()) {

@@ -147,27 +147,144 @@ impl fmt::Debug for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut body = if self.status.is_server_error() && !self.exposed {
+        let (text, error_id) = if self.status.is_server_error() && !self.exposed {
             let id = log::error_id();
             log::server_error(&self, &id);
-            format!(
-                "{} (error id {id})",
-                self.status.canonical_reason().unwrap_or("Server Error")
-            )
+            let reason = self.status.canonical_reason().unwrap_or("Server Error");
+            (Cow::Borrowed(reason), Some(id))
         } else {
             if self.status.is_server_error() {
                 log::refused(&self);
             }
-            self.message.into_owned()
+            (self.message, None)
         };
-        body.push('\n');
-        let mut response = (self.status, body).into_response();
+        let mut response = if wants_json() {
+            let mut body = serde_json::json!({ "error": text, "status": self.status.as_u16() });
+            if let Some(id) = error_id {
+                body["error_id"] = id.into();
+            }
+            (self.status, axum::Json(body)).into_response()
+        } else {
+            let body = match error_id {
+                Some(id) => format!("{text} (error id {id})\n"),
+                None => format!("{text}\n"),
+            };
+            (self.status, body).into_response()
+        };
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+tokio::task_local! {
+    /// Whether the client being answered asked for JSON.
+    static WANTS_JSON: bool;
+}
+
+/// Whether a request's `Accept` asks for JSON.
+pub(crate) fn accepts_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|accept| accept.contains("application/json"))
+}
+
+/// Runs `future` (the answer to one request) with its errors rendered as
+/// JSON (`{"error": "…", "status": N}`) when `json`, else as text.
+pub(crate) async fn render_for<F: std::future::Future>(json: bool, future: F) -> F::Output {
+    WANTS_JSON.scope(json, future).await
+}
+
+fn wants_json() -> bool {
+    WANTS_JSON.try_with(|json| *json).unwrap_or(false)
+}
+
+/// A number, a flag or another value that did not parse is the client's
+/// mistake: 400.
+macro_rules! bad_request_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for Error {
+            fn from(error: $error) -> Self {
+                Self::bad_request(error.to_string()).with_source(error)
+            }
+        }
+    )*};
+}
+
+bad_request_from!(
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::str::ParseBoolError,
+    std::char::ParseCharError,
+    std::net::AddrParseError
+);
+
+/// An axum extractor's rejection answers with axum's status and message.
+macro_rules! from_rejection {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for Error {
+            fn from(rejection: $rejection) -> Self {
+                Self::new(rejection.status(), rejection.body_text())
+            }
+        }
+    )*};
+}
+
+from_rejection!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection,
+    axum::extract::rejection::ExtensionRejection,
+    axum::extract::rejection::BytesRejection,
+    axum::extract::rejection::StringRejection
+);
+
+#[cfg(feature = "postgres")]
+impl From<tokio_postgres::Error> for Error {
+    /// A unique or exclusion violation is 409; a lost or unreachable
+    /// database 503 with `Retry-After`; anything else 500. The driver's text
+    /// goes to the log only (5xx bodies carry an error id).
+    fn from(error: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        if let Some(db) = error.as_db_error() {
+            let code = db.code();
+            if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
+                let message = format!("already exists: {}", db.message());
+                return Self::new(StatusCode::CONFLICT, message).with_source(error);
+            }
+            if *code == SqlState::FOREIGN_KEY_VIOLATION
+                || *code == SqlState::CHECK_VIOLATION
+                || *code == SqlState::NOT_NULL_VIOLATION
+            {
+                return Self::new(StatusCode::UNPROCESSABLE_ENTITY, db.message().to_owned())
+                    .with_source(error);
+            }
+            return Self::internal(format!("database error: {error}")).with_source(error);
+        }
+        // No server answer: the connection is closed, or never opened.
+        Self::unavailable(format!("the database is unreachable: {error}"), 1).with_source(error)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl From<redis::RedisError> for Error {
+    /// A connection that failed or timed out is 503 with `Retry-After`;
+    /// anything else 500. Neither body shows the Redis address.
+    fn from(error: redis::RedisError) -> Self {
+        if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_timeout()
+            || error.is_connection_refusal()
+        {
+            return Self::unavailable(format!("Redis is unreachable: {error}"), 1)
+                .with_source(error);
+        }
+        Self::internal(format!("Redis error: {error}")).with_source(error)
     }
 }
 
@@ -301,6 +418,33 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&body[..], b"`section` is empty\n");
+    }
+
+    #[tokio::test]
+    async fn a_json_client_gets_a_json_body() {
+        use http_body_util::BodyExt as _;
+        let body = |error: Error| async move {
+            let response = render_for(true, async { error.into_response() }).await;
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let client = body(Error::bad_request("`n` must be a number")).await;
+        assert_eq!(
+            client,
+            serde_json::json!({ "error": "`n` must be a number", "status": 400 })
+        );
+        let server = body(Error::unavailable("Redis at 10.0.0.7 failed", 1)).await;
+        assert_eq!(server["error"], "Service Unavailable");
+        assert!(server["error_id"].is_string());
+        assert!(!server.to_string().contains("10.0.0.7"));
+    }
+
+    #[test]
+    fn parse_errors_are_400() {
+        let error: Error = "x".parse::<u32>().unwrap_err().into();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        let error: Error = "maybe".parse::<bool>().unwrap_err().into();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
