@@ -701,3 +701,25 @@ async fn nested_in_an_axum_app_the_request_keeps_its_original_uri() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn app_layers_wrap_pages_and_streams_and_serve_still_shuts_down() {
+    use tiny::http::{HeaderValue, header};
+    let app = App::empty()
+        .mount::<WhoAmI>()
+        .layer(axum::middleware::map_response(
+            |mut response: axum::response::Response| async move {
+                response
+                    .headers_mut()
+                    .insert(header::SERVER, HeaderValue::from_static("tiny-test"));
+                response
+            },
+        ));
+    let server = TestServer::start(app).await;
+    let page = client().get(server.url("/whoami/1")).send().await.unwrap();
+    assert_eq!(page.headers()["server"], "tiny-test");
+    server
+        .shutdown()
+        .await
+        .expect("tiny's serve and shutdown are kept");
+}

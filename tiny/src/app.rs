@@ -8,15 +8,17 @@
 //! serves watches: on SIGINT/SIGTERM the token fires, streams end, and the
 //! server drains.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::Uri;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, any};
+use axum::routing::{MethodRouter, Route, any};
 use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -24,14 +26,14 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tower_layer::Layer as _;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::cors::Cors;
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
-use crate::sse::StreamCaps;
-use crate::sse::StreamDefaults;
+use crate::sse::{StreamCaps, StreamDefaults};
 use crate::{Error, Result};
 
 /// The address [`App::serve`] binds when `TINY_ADDR` is unset.
@@ -89,6 +91,10 @@ pub struct App {
     metrics: Option<SocketAddr>,
     /// `None`: `TINY_ADDR`, else [`DEFAULT_ADDR`].
     addr: Option<SocketAddr>,
+    /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
+    /// safe: a layer only builds services, so a panic while applying one
+    /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
+    layers: Vec<AssertUnwindSafe<Arc<dyn Fn(Router) -> Router + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for App {
@@ -101,6 +107,7 @@ impl std::fmt::Debug for App {
             .field("body_limit", &self.body_limit)
             .field("limits", &self.limits)
             .field("cors", &self.cors)
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
@@ -133,6 +140,7 @@ impl App {
             cors: None,
             metrics: None,
             addr: None,
+            layers: Vec::new(),
         }
     }
 
@@ -228,6 +236,37 @@ impl App {
         S: Into<String>,
     {
         self.cors = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Wraps every route of the app in a tower layer (tracing, timeouts,
+    /// auth, compression…), as `axum::Router::layer` does, while keeping
+    /// tiny's serve, shutdown and start-up checks. Layers added later wrap
+    /// earlier ones. A compression layer must skip `text/event-stream`
+    /// (tower-http's default predicate does).
+    ///
+    /// ```
+    /// use tiny::http::{HeaderValue, header};
+    ///
+    /// let app = tiny::App::new().layer(axum::middleware::map_response(
+    ///     |mut response: axum::response::Response| async move {
+    ///         response.headers_mut().insert(header::SERVER, HeaderValue::from_static("tiny"));
+    ///         response
+    ///     },
+    /// ));
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<axum::extract::Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(AssertUnwindSafe(Arc::new(move |router: Router| {
+                router.layer(layer.clone())
+            })));
         self
     }
 
@@ -378,7 +417,10 @@ impl App {
                     .route(&format!("{}/{{*rest}}", controller.path), method_router);
             }
         }
-        Ok(router)
+        Ok(self
+            .layers
+            .iter()
+            .fold(router, |router, layer| layer(router)))
     }
 
     /// Binds `TINY_ADDR` (default `127.0.0.1:8080`), prints
