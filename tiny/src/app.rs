@@ -72,6 +72,9 @@ fn route<T: Controller>(serving: Arc<Serving>) -> MethodRouter {
     any(move |req: axum::extract::Request| dispatch(controller.clone(), serving.clone(), req))
 }
 
+/// One [`App::layer`], applied to a router.
+type ApplyLayer = Arc<dyn Fn(Router) -> Router + Send + Sync>;
+
 /// A tiny application: a set of controllers and the settings their streams share.
 ///
 /// ```no_run
@@ -94,7 +97,7 @@ pub struct App {
     /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
     /// safe: a layer only builds services, so a panic while applying one
     /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
-    layers: Vec<AssertUnwindSafe<Arc<dyn Fn(Router) -> Router + Send + Sync>>>,
+    layers: Vec<AssertUnwindSafe<ApplyLayer>>,
 }
 
 impl std::fmt::Debug for App {

@@ -71,7 +71,7 @@ impl Cors {
             return Ok(Verdict::SameOrigin);
         };
         let text = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if self.allowed.iter().any(|allowed| *allowed == text) {
+        if self.allowed.contains(&text) {
             return Ok(Verdict::Allowed(origin.clone()));
         }
         let host = headers
