@@ -102,17 +102,19 @@ async fn notify(db: &Client, channel: &str, payload: &str) {
         .expect("pg_notify");
 }
 
-/// Serves `listener.stream(?channel=…)` with plain axum, for listeners
-/// other than the process's own.
+/// Serves `listener.stream_from(?channel=…, Last-Event-ID)` with plain
+/// axum, for listeners other than the process's own.
 async fn serve(listener: Listener) -> String {
     let app = axum::Router::new().route(
         "/",
         axum::routing::get(
-            move |axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>| {
+            move |axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+                  headers: axum::http::HeaderMap| {
                 let listener = listener.clone();
                 async move {
                     let channel = query.get("channel").cloned().unwrap_or_default();
-                    listener.stream(&channel).await
+                    let last = headers.get("last-event-id").and_then(|id| id.to_str().ok());
+                    listener.stream_from(&channel, last).await
                 }
             },
         ),
@@ -158,6 +160,70 @@ async fn is_listening(listener: &Listener, channel: &str) -> bool {
         .expect("listening channels")
         .iter()
         .any(|c| c == channel)
+}
+
+/// Opens `url` as a returning `EventSource` does, with `Last-Event-ID`.
+async fn resume(url: &str, last_event_id: &str) -> EventReader {
+    let response = client()
+        .get(url)
+        .header("last-event-id", last_event_id)
+        .send()
+        .await
+        .expect("request failed");
+    assert_eq!(response.status(), 200, "GET {url}");
+    EventReader::new(response)
+}
+
+/// The epoch part of a pg event id (`<epoch>-<seq>`).
+fn epoch(id: &str) -> &str {
+    id.split_once('-').expect("an id is <epoch>-<seq>").0
+}
+
+/// The sequence number of a pg event id (`<epoch>-<seq>`).
+fn seq(id: &str) -> u64 {
+    let (_, seq) = id.split_once('-').expect("an id is <epoch>-<seq>");
+    seq.parse().expect("seq is a number")
+}
+
+/// The `reason` of a `resync` event.
+fn reason(event: &support::ServerEvent) -> String {
+    assert_eq!(event.event, "resync", "{event:?}");
+    let data: Value = serde_json::from_str(&event.data).expect("resync data is JSON");
+    data["reason"].as_str().expect("a reason").to_owned()
+}
+
+/// The next `count` events, each a message.
+async fn messages(events: &mut EventReader, count: usize) -> Vec<support::ServerEvent> {
+    let mut received = Vec::with_capacity(count);
+    for _ in 0..count {
+        let event = events.next().await.expect("stream ended");
+        assert_eq!(event.event, "message", "{event:?}");
+        received.push(event);
+    }
+    received
+}
+
+/// The id a stream announces before any event (an `id:` line without
+/// data, which a browser keeps and dispatches nothing for), off the wire.
+async fn opening_id(response: reqwest::Response) -> String {
+    use futures_util::StreamExt as _;
+    let mut body = Box::pin(response.bytes_stream());
+    let mut text = String::new();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(line) = text.lines().find_map(|l| l.strip_prefix("id: "))
+                && text.contains(&format!("id: {line}\n\n"))
+            {
+                return line.to_owned();
+            }
+            match body.next().await {
+                Some(Ok(chunk)) => text.push_str(std::str::from_utf8(&chunk).expect("UTF-8")),
+                other => panic!("stream ended before its id: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("no id within the deadline")
 }
 
 // ---------------------------------------------------------------------------
@@ -296,7 +362,8 @@ async fn terminating_the_listening_backend_sends_resync_and_streams_go_on() {
     let channel = unique("resync_");
     let mut events = open(&base, &channel).await;
     notify(&db, &channel, "before").await;
-    assert_eq!(events.data().await, r#""before""#);
+    let before = events.next().await.expect("stream ended");
+    assert_eq!(before.data, r#""before""#);
 
     let pid = listener.backend_pid().await.expect("connected");
     let terminated: bool = db
@@ -307,16 +374,28 @@ async fn terminating_the_listening_backend_sends_resync_and_streams_go_on() {
     assert!(terminated);
 
     let resync = events.next().await.expect("stream ended");
-    assert_eq!(resync.event, "resync");
-    serde_json::from_str::<Value>(&resync.data).expect("resync data is JSON");
+    assert_eq!(reason(&resync), "reconnected");
     let new_pid = listener.backend_pid().await.expect("reconnected");
     assert_ne!(new_pid, pid);
 
+    // A new epoch: the resync carries its first id, and the ids that follow
+    // are in it.
+    assert_ne!(epoch(&resync.id), epoch(&before.id));
     notify(&db, &channel, "after").await;
     let after = events.next().await.expect("stream ended");
     assert_eq!(
         (after.event.as_str(), after.data.as_str()),
         ("message", r#""after""#)
+    );
+    assert_eq!(epoch(&after.id), epoch(&resync.id));
+    assert_eq!(seq(&after.id), seq(&resync.id) + 1);
+
+    // A cursor from before the reconnect cannot be resumed from.
+    let channel_url = format!("{base}?channel={}", percent_encode(&channel));
+    let mut returning = resume(&channel_url, &before.id).await;
+    assert_eq!(
+        reason(&returning.next().await.expect("stream ended")),
+        "epoch"
     );
 }
 
@@ -502,11 +581,12 @@ async fn an_unreachable_database_is_503_with_retry_after_never_a_hang() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_subscriber_is_ended_past_its_backlog_while_a_fast_one_keeps_receiving() {
+async fn a_subscriber_past_the_history_gets_resync_lagged_and_goes_on_while_a_fast_one_keeps_receiving()
+ {
     let (url, db) = require_database!();
     let listener = Listener::builder(&url)
         .expect("builder")
-        .backlog(32)
+        .history(32, tiny::pg::DEFAULT_HISTORY_AGE)
         .build()
         .expect("listener");
     let base = serve(listener).await;
@@ -514,25 +594,9 @@ async fn a_slow_subscriber_is_ended_past_its_backlog_while_a_fast_one_keeps_rece
     let mut fast = open(&base, &channel).await;
 
     // The slow client: a tiny receive window, and it reads nothing for now.
-    let addr = base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    let mut slow: TcpStream = socket
-        .connect(addr.parse().expect("addr"))
-        .await
-        .expect("connect");
-    let query = percent_encode(&channel);
-    slow.write_all(format!("GET /?channel={query} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .expect("request");
-    let mut head = [0u8; 12];
-    slow.read_exact(&mut head).await.expect("status line");
-    assert_eq!(&head[9..], b"200", "{}", String::from_utf8_lossy(&head));
+    let mut slow = RawEvents::open(&base, &channel).await;
 
-    // 60 batches of 25 (< the backlog of 32), each ~6 KB, so the slow
+    // 60 batches of 25 (< the history of 32), each ~6 KB, so the slow
     // stream's socket buffers fill and it falls far behind; the fast one
     // gets every batch before the next is sent.
     let filler = "x".repeat(6000);
@@ -552,29 +616,472 @@ async fn a_slow_subscriber_is_ended_past_its_backlog_while_a_fast_one_keeps_rece
         }
     }
 
-    // The slow one now reads: some early frames, then the end of its stream.
-    let mut response = Vec::new();
-    tokio::time::timeout(DEADLINE, slow.read_to_end(&mut response))
-        .await
-        .expect("the slow stream was ended")
-        .expect("read");
-    let body_at = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of the head")
-        + 4;
-    let frames = support::Parser::default().feed(&response[body_at..]);
+    // The slow one now reads: early frames in order, then `resync`; its
+    // stream stays open and goes on live.
+    let mut before = Vec::new();
+    let resync = loop {
+        let event = slow.next().await;
+        if event.event == "resync" {
+            break event;
+        }
+        before.push(event);
+    };
     let total = batches * per_batch;
     assert!(
-        frames.len() < total as usize,
+        before.len() < total as usize,
         "the slow stream got all {total} frames"
     );
-    for (n, frame) in frames.iter().enumerate() {
+    for (n, frame) in before.iter().enumerate() {
         assert_eq!(
             frame.data,
             format!("\"{n} {filler}\""),
             "frames in order, none skipped silently"
         );
+    }
+    assert_eq!(reason(&resync), "lagged");
+    notify(&db, &channel, "after").await;
+    let after = slow.next().await;
+    assert_eq!(
+        (after.event.as_str(), after.data.as_str()),
+        ("message", r#""after""#)
+    );
+    assert_eq!(
+        seq(&after.id),
+        seq(&resync.id) + 1,
+        "live from the resync's id"
+    );
+    assert_eq!(fast.data().await, r#""after""#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slower_than_a_burst_is_paced_and_gets_every_notification() {
+    let (url, db) = require_database!();
+    let listener = Listener::builder(&url)
+        .expect("builder")
+        .history(16, tiny::pg::DEFAULT_HISTORY_AGE)
+        .build()
+        .expect("listener");
+    let base = serve(listener).await;
+    let channel = unique("paced_");
+    let mut fast = open(&base, &channel).await;
+    // Reads 4 KiB every 2 ms: far slower than the server writes 1 KB
+    // frames, so the burst overflows every buffer on the way and the
+    // 16-entry history many times over, yet far faster than the history's
+    // length in `PACE_LIMIT`.
+    let mut slow = RawEvents::open(&base, &channel)
+        .await
+        .slowly(Duration::from_millis(2));
+    let filler = "x".repeat(1000);
+    db.execute(
+        "SELECT pg_notify($1, n::text || ' ' || $2) FROM generate_series(1, 1000) n",
+        &[&channel, &filler],
+    )
+    .await
+    .expect("the burst");
+    for n in 1..=1000 {
+        let event = slow.next().await;
+        assert_eq!(
+            (event.event.as_str(), event.data),
+            ("message", format!("\"{n} {filler}\"")),
+            "paced: nothing skipped"
+        );
+        assert_eq!(fast.data().await, format!("\"{n} {filler}\""));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_of_10_000_notifications_reaches_every_reading_subscriber_in_full() {
+    let (_, db) = require_database!();
+    let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
+    let section = unique("b");
+    let channel = format!("tiny_test_{section}");
+    let path = format!("/pg/{section}");
+    const SUBSCRIBERS: usize = 20;
+    const NOTIFICATIONS: u64 = 10_000;
+    let readers = join_all((0..SUBSCRIBERS).map(|_| server.events(&path))).await;
+
+    // Each reader on its own task, as browsers read independently; each
+    // reads until the notification sent after the burst, so a reader that
+    // lost part of the burst still ends and is counted.
+    let reading = readers.into_iter().map(|mut events| {
+        tokio::spawn(async move {
+            let mut received = Vec::new();
+            loop {
+                let event = events.next().await.expect("stream ended");
+                if event.event == "resync" {
+                    // What follows is live, maybe past `end`: the count
+                    // ends here.
+                    return (received, 1);
+                }
+                if event.data == r#""end""# {
+                    return (received, 0);
+                }
+                let n: u64 = event.data.parse().expect("a number");
+                received.push((n, event.id));
+            }
+        })
+    });
+    let reading: Vec<_> = reading.collect();
+    db.execute(
+        "SELECT pg_notify($1, i::text) FROM generate_series(1, $2::int) i",
+        &[&channel, &(NOTIFICATIONS as i32)],
+    )
+    .await
+    .expect("the burst");
+    notify(&db, &channel, "end").await;
+
+    let (mut lost, mut duplicated, mut out_of_order, mut resyncs) = (0, 0, 0, 0);
+    let mut first_ids: Option<Vec<String>> = None;
+    for reader in join_all(reading).await {
+        let (received, resynced) = reader.expect("reader");
+        resyncs += resynced;
+        let distinct: std::collections::HashSet<u64> = received.iter().map(|(n, _)| *n).collect();
+        lost += NOTIFICATIONS
+            - distinct
+                .iter()
+                .filter(|n| (1..=NOTIFICATIONS).contains(n))
+                .count() as u64;
+        duplicated += (received.len() - distinct.len()) as u64;
+        out_of_order += received.windows(2).filter(|w| w[1].0 <= w[0].0).count() as u64;
+        // One id per notification, numbered in order, the same for every
+        // subscriber (the frame is shared).
+        let ids: Vec<String> = received.into_iter().map(|(_, id)| id).collect();
+        assert!(
+            ids.windows(2)
+                .all(|w| epoch(&w[0]) == epoch(&w[1]) && seq(&w[1]) == seq(&w[0]) + 1)
+        );
+        match &first_ids {
+            Some(first) => assert_eq!(first, &ids),
+            None => first_ids = Some(ids),
+        }
+    }
+    println!(
+        "burst of {NOTIFICATIONS} to {SUBSCRIBERS} subscribers: lost {lost}, duplicated {duplicated}, \
+         out of order {out_of_order}, resyncs {resyncs}"
+    );
+    assert_eq!((lost, duplicated, out_of_order, resyncs), (0, 0, 0, 0));
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_stream_resumed_with_its_last_event_id_replays_exactly_what_it_missed_then_goes_live() {
+    let (_, db) = require_database!();
+    let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
+    let section = unique("r");
+    let channel = format!("tiny_test_{section}");
+    let url = server.url(&format!("/pg/{section}"));
+    // Another subscriber keeps the channel listened to, so its history
+    // lives on while the resumed stream is away.
+    let mut keeper = server.events(&format!("/pg/{section}")).await;
+    let mut first = server.events(&format!("/pg/{section}")).await;
+    for n in 1..=3 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let seen = messages(&mut first, 3).await;
+    assert_eq!(
+        seen.iter().map(|e| e.data.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    assert!(seen.windows(2).all(|w| seq(&w[1].id) == seq(&w[0].id) + 1));
+    let last_seen = seen[2].id.clone();
+    drop(first);
+
+    // Sent while it is away; the keeper proves they reached the process.
+    for n in 4..=6 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let kept = messages(&mut keeper, 6).await;
+
+    // As a browser reconnects by itself: the `Last-Event-ID` header.
+    let mut resumed = resume(&url, &last_seen).await;
+    let replayed = messages(&mut resumed, 3).await;
+    assert_eq!(
+        replayed,
+        kept[3..6],
+        "exactly the missed ones, in order, same ids"
+    );
+    notify(&db, &channel, "7").await;
+    let live = resumed.next().await.expect("stream ended");
+    assert_eq!(live.data, "7");
+    assert_eq!(seq(&live.id), seq(&kept[5].id) + 1);
+
+    // As a page that kept the id opens a new EventSource: `?lastEventId=`.
+    let mut reopened = client()
+        .get(&url)
+        .query(&[("lastEventId", &last_seen)])
+        .send()
+        .await
+        .map(EventReader::new)
+        .expect("request failed");
+    let replayed: Vec<String> = messages(&mut reopened, 4)
+        .await
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(replayed, ["4", "5", "6", "7"]);
+    notify(&db, &channel, "8").await;
+    assert_eq!(reopened.data().await, "8");
+    assert_eq!(resumed.data().await, "8");
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_while_notifications_keep_coming_misses_and_doubles_nothing() {
+    let (_, db) = require_database!();
+    let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
+    let section = unique("g");
+    let channel = format!("tiny_test_{section}");
+    let path = format!("/pg/{section}");
+    let mut keeper = server.events(&path).await;
+    for n in 1..=10 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let cursor = messages(&mut keeper, 10).await[4].id.clone();
+
+    // Notifications keep coming, one statement each, while the stream
+    // resumes: whichever side of the subscription each falls on, it comes
+    // once, in order.
+    let (_, sender) = require_database!();
+    let producer = {
+        let channel = channel.clone();
+        tokio::spawn(async move {
+            for n in 11..=300 {
+                notify(&sender, &channel, &n.to_string()).await;
+            }
+        })
+    };
+    let mut resumed = resume(&server.url(&path), &cursor).await;
+    let received: Vec<u64> = messages(&mut resumed, 295)
+        .await
+        .into_iter()
+        .map(|e| e.data.parse().expect("a number"))
+        .collect();
+    assert_eq!(received, (6..=300).collect::<Vec<_>>());
+    producer.await.expect("producer");
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn an_unknown_or_foreign_cursor_starts_with_resync_then_goes_live() {
+    let (_, db) = require_database!();
+    let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
+    let section = unique("c");
+    let channel = format!("tiny_test_{section}");
+    let url = server.url(&format!("/pg/{section}"));
+    let mut keeper = server.events(&format!("/pg/{section}")).await;
+    notify(&db, &channel, "0").await;
+    let known = keeper.next().await.expect("stream ended").id;
+    let ours = epoch(&known).to_owned();
+    let flipped: String = ours
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 0 {
+                if c == '0' { '1' } else { '0' }
+            } else {
+                c
+            }
+        })
+        .collect();
+
+    let cases = [
+        ("not an id".to_owned(), "unknown"),
+        (format!("{ours}-999999"), "unknown"), // ahead of this history
+        (format!("{flipped}-1"), "epoch"),     // another process, or a lost history
+        ("0000000000000000-1".to_owned(), "epoch"),
+    ];
+    for (n, (cursor, expected)) in cases.iter().enumerate() {
+        let mut events = resume(&url, cursor).await;
+        let resync = events.next().await.expect("stream ended");
+        assert_eq!(reason(&resync), *expected, "cursor {cursor:?}");
+        // The resync carries the id to resume from: this history's newest.
+        assert_eq!(epoch(&resync.id), ours, "cursor {cursor:?}");
+        let live = (n + 1).to_string();
+        notify(&db, &channel, &live).await;
+        let event = events.next().await.expect("stream ended");
+        assert_eq!(
+            (event.event.as_str(), event.data.as_str()),
+            ("message", live.as_str())
+        );
+        assert_eq!(seq(&event.id), seq(&resync.id) + 1, "cursor {cursor:?}");
+        assert_eq!(keeper.data().await, live);
+    }
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_stream_that_received_nothing_resumes_from_the_id_it_opened_with() {
+    let (_, db) = require_database!();
+    let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
+    let section = unique("o");
+    let channel = format!("tiny_test_{section}");
+    let url = server.url(&format!("/pg/{section}"));
+    let mut keeper = server.events(&format!("/pg/{section}")).await;
+    let opened = opening_id(client().get(&url).send().await.expect("request failed")).await;
+
+    // Cut before any event: what was sent meanwhile is replayed.
+    notify(&db, &channel, "while away").await;
+    assert_eq!(keeper.data().await, r#""while away""#);
+    let mut resumed = resume(&url, &opened).await;
+    let replayed = resumed.next().await.expect("stream ended");
+    assert_eq!(
+        (replayed.event.as_str(), replayed.data.as_str()),
+        ("message", r#""while away""#)
+    );
+    assert_eq!(seq(&replayed.id), seq(&opened) + 1);
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn the_history_is_trimmed_by_count_and_by_age() {
+    let (url, db) = require_database!();
+
+    // By count: the last 5 are kept.
+    let listener = Listener::builder(&url)
+        .expect("builder")
+        .history(5, tiny::pg::DEFAULT_HISTORY_AGE)
+        .build()
+        .expect("listener");
+    let base = serve(listener).await;
+    let channel = unique("count_");
+    let mut keeper = open(&base, &channel).await;
+    for n in 1..=10 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let ids: Vec<String> = messages(&mut keeper, 10)
+        .await
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let stream = format!("{base}?channel={}", percent_encode(&channel));
+    // After 5 (the 6th to 10th are kept): nothing missing.
+    let mut resumed = resume(&stream, &ids[4]).await;
+    let replayed: Vec<String> = messages(&mut resumed, 5)
+        .await
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(replayed, ["6", "7", "8", "9", "10"]);
+    // After 4: the 5th is gone.
+    let mut trimmed = resume(&stream, &ids[3]).await;
+    let resync = trimmed.next().await.expect("stream ended");
+    assert_eq!(reason(&resync), "trimmed");
+    assert_eq!(resync.id, ids[9], "goes on from the newest");
+    notify(&db, &channel, "live").await;
+    assert_eq!(trimmed.data().await, r#""live""#);
+
+    // By age: what is older than the limit is gone, however few there are.
+    let listener = Listener::builder(&url)
+        .expect("builder")
+        .history(1000, Duration::from_millis(200))
+        .build()
+        .expect("listener");
+    let base = serve(listener).await;
+    let channel = unique("age_");
+    let mut keeper = open(&base, &channel).await;
+    for n in 1..=2 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let first = keeper.next().await.expect("stream ended").id;
+    let stream = format!("{base}?channel={}", percent_encode(&channel));
+    until(
+        "the history forgot notifications older than its age limit",
+        || async {
+            let mut events = resume(&stream, &first).await;
+            let event = events.next().await.expect("stream ended");
+            match event.event.as_str() {
+                "resync" => {
+                    assert_eq!(reason(&event), "trimmed");
+                    true
+                }
+                _ => {
+                    assert_eq!(event.data, "2", "a replay while still kept");
+                    false
+                }
+            }
+        },
+    )
+    .await;
+}
+
+/// An event stream read over a raw connection with a small receive window
+/// (4 KiB), so that the server feels a client that reads slowly or not at
+/// all; HTTP/1.0, so the body is not chunked.
+struct RawEvents {
+    socket: TcpStream,
+    parser: support::Parser,
+    ready: std::collections::VecDeque<support::ServerEvent>,
+    /// With `Some`, a slow reader: at most 4 KiB per read, and a pause after
+    /// each.
+    pause: Option<Duration>,
+}
+
+impl RawEvents {
+    /// Requests `base?channel=…` and reads the response head (200).
+    async fn open(base: &str, channel: &str) -> Self {
+        let addr = base
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let mut socket = socket
+            .connect(addr.parse().expect("addr"))
+            .await
+            .expect("connect");
+        let query = percent_encode(channel);
+        socket
+            .write_all(format!("GET /?channel={query} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .expect("request");
+        let mut received = Vec::new();
+        let head_end = loop {
+            if let Some(at) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let mut byte = [0u8; 1];
+            socket.read_exact(&mut byte).await.expect("response head");
+            received.push(byte[0]);
+        };
+        let head = String::from_utf8_lossy(&received[..head_end]);
+        assert_eq!(head.get(9..12), Some("200"), "{head}");
+        Self {
+            socket,
+            parser: support::Parser::default(),
+            ready: Default::default(),
+            pause: None,
+        }
+    }
+
+    /// Reads at most 4 KiB at a time, pausing `pause` after each read.
+    fn slowly(mut self, pause: Duration) -> Self {
+        self.pause = Some(pause);
+        self
+    }
+
+    /// The next event; panics when the stream ends or after [`DEADLINE`].
+    async fn next(&mut self) -> support::ServerEvent {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let Some(event) = self.ready.pop_front() {
+                    return event;
+                }
+                let mut chunk = [0u8; 16 * 1024];
+                let size = if self.pause.is_some() {
+                    4096
+                } else {
+                    chunk.len()
+                };
+                let n = self.socket.read(&mut chunk[..size]).await.expect("read");
+                assert!(n > 0, "the stream ended");
+                self.ready.extend(self.parser.feed(&chunk[..n]));
+                if let Some(pause) = self.pause {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        })
+        .await
+        .expect("no event within the deadline")
     }
 }
 

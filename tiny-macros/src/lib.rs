@@ -24,8 +24,8 @@ pub fn controller(args: TokenStream, item: TokenStream) -> TokenStream {
     let tokens = proc_macro2::TokenStream::from(item);
     let output = match syn::parse2::<Item>(tokens.clone()) {
         Ok(Item::Struct(item)) => {
-            let mut diag = Diagnostics::default();
-            let model = parse::controller_struct(args, &item, &mut diag);
+            let diag = Diagnostics::default();
+            let model = parse::controller_struct(args, &item, &diag);
             let ok = diag.is_empty();
             // With errors, still implement `Route` (unregistered) when that
             // compiles, so the impl block does not add a second message.
@@ -35,8 +35,8 @@ pub fn controller(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(#item #route #errors)
         }
         Ok(Item::Impl(mut item)) => {
-            let mut diag = Diagnostics::default();
-            let model = parse::controller_impl(args, &mut item, &mut diag);
+            let diag = Diagnostics::default();
+            let model = parse::controller_impl(args, &mut item, &diag);
             let controller = if diag.is_empty() {
                 expand::controller_impl(&model)
             } else if item.trait_.is_none() && item.generics.params.is_empty() {

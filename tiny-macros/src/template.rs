@@ -1,82 +1,55 @@
-//! `"user:<section>:updates"`: templates checked at compile time, with errors
-//! pointing into the string literal where the compiler allows it.
+//! `"user:<section>:updates"`: key and channel templates, checked at compile
+//! time with `tiny-syntax`'s grammar, the one the runtime's
+//! `Template::parse` uses, so the two can never disagree.
+//!
+//! Errors point at the whole string literal. `TemplateError` knows the
+//! offending bytes, but pointing inside a literal needs
+//! `Literal::subspan`, which returns `None` on stable compilers.
 
 use syn::LitStr;
+use tiny_syntax::template::{self as grammar, MAX_CHANNEL_LEN, TemplateError};
 
 use crate::model::Part;
 
-/// The placeholders a template may use.
-pub(crate) const PLACEHOLDERS: [&str; 3] = ["controller", "section", "slug"];
-
-/// Longest channel name PostgreSQL keeps (NAMEDATALEN - 1).
-pub(crate) const MAX_CHANNEL_LEN: usize = 63;
-
-/// Splits `lit` into literal text and placeholders.
+/// A key template: `lit` split into literal text and placeholders.
 pub(crate) fn parse(lit: &LitStr) -> syn::Result<Vec<Part>> {
     let text = lit.value();
-    if text.is_empty() {
-        return Err(syn::Error::new(lit.span(), "the template is empty"));
-    }
-    let mut parts = Vec::new();
-    let mut rest = text.as_str();
-    let mut offset = 0;
-    while let Some(open) = rest.find('<') {
-        if open > 0 {
-            parts.push(Part::Literal(rest[..open].to_owned()));
-        }
-        let Some(len) = rest[open..].find('>') else {
-            return Err(error_in(
-                lit,
-                offset + open,
-                rest.len() - open,
-                "unclosed `<` in template: placeholders are written `<section>`",
-            ));
-        };
-        let name = &rest[open + 1..open + len];
-        parts.push(match name {
-            "controller" => Part::Controller,
-            "section" => Part::Section,
-            "slug" => Part::Slug,
-            other => {
-                return Err(error_in(
-                    lit,
-                    offset + open,
-                    len + 1,
-                    format!(
-                        "unknown placeholder `<{other}>`; expected one of {}",
-                        PLACEHOLDERS.map(|p| format!("`<{p}>`")).join(", ")
-                    ),
-                ));
-            }
-        });
-        offset += open + len + 1;
-        rest = &rest[open + len + 1..];
-    }
-    if let Some(close) = rest.find('>') {
-        return Err(error_in(
-            lit,
-            offset + close,
-            1,
-            "`>` without a matching `<`",
-        ));
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Literal(rest.to_owned()));
-    }
-    Ok(parts)
+    let parts = grammar::parse(&text).map_err(|error| template_error(lit, &error))?;
+    Ok(parts.iter().map(owned).collect())
 }
 
-/// An error on `len` bytes at `at` inside the literal's value; on compilers
-/// that cannot point inside a literal, on the whole literal.
-fn error_in(lit: &LitStr, at: usize, len: usize, message: impl std::fmt::Display) -> syn::Error {
-    // +1 skips the opening quote; only exact for literals without escapes.
-    let raw = lit.token().to_string();
-    let span = if raw.starts_with('"') && !raw.contains('\\') {
-        lit.token().subspan(at + 1..at + 1 + len)
-    } else {
-        None
-    };
-    syn::Error::new(span.unwrap_or_else(|| lit.span()), message)
+/// A channel template: a key template whose fixed text fits in a PostgreSQL
+/// channel name, which PostgreSQL would silently truncate.
+pub(crate) fn parse_channel(lit: &LitStr) -> syn::Result<Vec<Part>> {
+    let text = lit.value();
+    let parts = grammar::parse(&text).map_err(|error| template_error(lit, &error))?;
+    let fixed = grammar::min_len(&parts);
+    if fixed > MAX_CHANNEL_LEN {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "a PostgreSQL channel name has at most {MAX_CHANNEL_LEN} bytes; \
+                 this one has at least {fixed}"
+            ),
+        ));
+    }
+    Ok(parts.iter().map(owned).collect())
+}
+
+/// At the whole literal: see the module docs.
+fn template_error(lit: &LitStr, error: &TemplateError) -> syn::Error {
+    syn::Error::new(lit.span(), error)
+}
+
+/// The model's part, owning its text: the grammar's borrows the literal's
+/// value, which does not outlive parsing.
+fn owned(part: &grammar::Part<'_>) -> Part {
+    match *part {
+        grammar::Part::Literal(text) => Part::Literal(text.to_owned()),
+        grammar::Part::Controller => Part::Controller,
+        grammar::Part::Section => Part::Section,
+        grammar::Part::Slug => Part::Slug,
+    }
 }
 
 #[cfg(test)]
@@ -88,23 +61,35 @@ mod tests {
     }
 
     #[test]
-    fn splits_placeholders() {
-        assert_eq!(
-            parse(&lit("user:<section>:updates")).unwrap(),
-            vec![
-                Part::Literal("user:".into()),
-                Part::Section,
-                Part::Literal(":updates".into())
-            ]
-        );
-        assert_eq!(parse(&lit("<slug>")).unwrap(), vec![Part::Slug]);
+    fn every_shared_case_parses_as_the_table_says() {
+        for &(template, expected) in grammar::CASES {
+            match (parse(&lit(template)), expected) {
+                (Ok(parts), Ok(want)) => {
+                    let want: Vec<Part> = want.iter().map(owned).collect();
+                    assert_eq!(parts, want, "{template:?}");
+                }
+                (Err(error), Err(fragment)) => assert!(
+                    error.to_string().contains(fragment),
+                    "{template:?}: {error}"
+                ),
+                (Ok(parts), Err(fragment)) => {
+                    panic!("{template:?}: got {parts:?}, want an error with {fragment:?}")
+                }
+                (Err(error), Ok(want)) => panic!("{template:?}: got `{error}`, want {want:?}"),
+            }
+        }
     }
 
     #[test]
-    fn rejects_unknown_and_unbalanced() {
-        assert!(parse(&lit("a:<id>")).is_err());
-        assert!(parse(&lit("a:<section")).is_err());
-        assert!(parse(&lit("a:section>")).is_err());
-        assert!(parse(&lit("")).is_err());
+    fn a_channel_must_fit_postgresql_names() {
+        let longest = "c".repeat(MAX_CHANNEL_LEN - 1);
+        assert!(parse_channel(&lit(&format!("{longest}<slug>"))).is_ok());
+        let error = parse_channel(&lit(&format!("{longest}x<slug>"))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "a PostgreSQL channel name has at most 63 bytes; this one has at least 64"
+        );
+        // A key has no such limit.
+        assert!(parse(&lit(&format!("{longest}x<slug>"))).is_ok());
     }
 }

@@ -94,6 +94,7 @@ mod connection;
 mod controller;
 mod cors;
 mod error;
+mod history;
 mod limits;
 mod metrics;
 #[cfg(feature = "postgres")]

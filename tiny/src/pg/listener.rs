@@ -9,24 +9,43 @@
 //! progress unless the connection is polled — and on any failure drops it and
 //! reconnects with capped exponential backoff.
 //!
-//! Each channel in use has one `broadcast` queue of [`Notice`]s. A
-//! notification is one shared `Arc`, rendered once by the stream layer for
-//! every subscriber; the queue keeps the last [`DEFAULT_BACKLOG`] notices
-//! (or [`ListenerBuilder::backlog`]), so a
-//! subscriber that stops reading costs no memory beyond them, never delays the
-//! others, and is ended once it has fallen further behind (its `EventSource`
-//! reconnects).
+//! Each channel in use has a [`History`] of [`Notice`]s: notifications
+//! numbered in arrival order under a random epoch, the last
+//! [`DEFAULT_HISTORY_LEN`] of the last [`DEFAULT_HISTORY_AGE`] (or
+//! [`ListenerBuilder::history`]). The history is the data and the only queue
+//! a channel has: every subscriber keeps its own cursor into it and reads the
+//! entries after it, and a `watch` (one value, no queue) only wakes
+//! subscribers that have caught up. So a resumed stream replays from the
+//! same history it then reads live from, with nothing lost or doubled
+//! between the two, and a subscriber that stops reading holds no memory
+//! beyond the history.
+//!
+//! Bursts (a transaction's `NOTIFY`s all arrive at its commit) are paced
+//! to the readers: the task yields every [`FAN_OUT_BATCH`] notifications so
+//! subscriber tasks run between them, and when the history is full it waits
+//! for the subscribers that still need its oldest entry before trimming it,
+//! for at most [`PACE_LIMIT`] after that entry arrived; meanwhile the rest
+//! of the burst waits in PostgreSQL, not in memory. So every subscriber
+//! that reads the history's length within that time gets every
+//! notification, and one that does not — a client that stopped reading, or
+//! reads far slower than the others — holds the channel up at most that
+//! long per history's length of notifications, is told it fell behind
+//! ([`Resync::Lagged`]) and goes on from the newest entry.
+//!
+//! The epoch changes when the history is created (the channel's first
+//! `LISTEN`) and when the connection is re-established (notifications sent
+//! while it was down are gone): a cursor from before is recognised, never
+//! read as a position in the new history.
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::{
@@ -34,16 +53,37 @@ use tokio_postgres::{
 };
 
 use super::channel;
-use super::notice::Notice;
+use super::notice::{Delivery, Notice, Resync};
+use crate::history::{Cursor, Gap, History, Limits, Next};
 use crate::{Error, Result};
 
-/// How many frames a channel keeps for subscribers that are behind; one
-/// further behind is ended. Change it with [`ListenerBuilder::backlog`].
+/// How many notifications a channel keeps, for streams that resume and for
+/// subscribers that are behind; change it with [`ListenerBuilder::history`].
 ///
 /// ```
-/// assert_eq!(tiny::pg::DEFAULT_BACKLOG, 256);
+/// assert_eq!(tiny::pg::DEFAULT_HISTORY_LEN, 1000);
 /// ```
-pub const DEFAULT_BACKLOG: usize = 256;
+pub const DEFAULT_HISTORY_LEN: usize = 1000;
+
+/// How long a channel keeps a notification, for streams that resume; change
+/// it with [`ListenerBuilder::history`].
+///
+/// ```
+/// assert_eq!(tiny::pg::DEFAULT_HISTORY_AGE, std::time::Duration::from_secs(300));
+/// ```
+pub const DEFAULT_HISTORY_AGE: Duration = Duration::from_secs(5 * 60);
+
+/// Notifications the task fans out in a row before it yields, so that during
+/// a burst subscriber tasks run and drain the history as it fills.
+pub(crate) const FAN_OUT_BATCH: usize = 32;
+
+/// How long, at most, the task holds a burst back for a subscriber that has
+/// yet to read the oldest notification of a full history (see
+/// [`Feed::make_room`]). So a subscriber falls behind only when it cannot
+/// read the history's length of notifications within this time, and one
+/// that stopped reading holds the others up at most this long (then it is
+/// no longer waited for, until it reads again).
+pub(crate) const PACE_LIMIT: Duration = Duration::from_secs(1);
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_HEALTH_CHECK_EVERY: Duration = Duration::from_secs(10);
@@ -56,7 +96,138 @@ const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 type PgConnection = Connection<Socket, NoTlsStream>;
-type Channels = HashMap<Arc<str>, broadcast::Sender<Arc<Notice>>>;
+type Channels = HashMap<Arc<str>, Feed>;
+
+/// What a channel's subscribers share with the task.
+struct Shared {
+    /// The notifications: written by the task only, read by every
+    /// subscriber. Bounded by the listener's history limits.
+    ring: RwLock<History<Arc<Notice>>>,
+    /// Set while the task waits for subscribers to read the oldest entry of
+    /// the full history before it trims it ([`Feed::make_room`]).
+    pacing: AtomicBool,
+    /// Notified by subscribers that read on while `pacing` is set. Holds at
+    /// most one permit.
+    progress: Notify,
+}
+
+impl Shared {
+    fn read(&self) -> RwLockReadGuard<'_, History<Arc<Notice>>> {
+        self.ring.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, History<Arc<Notice>>> {
+        self.ring.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One channel in use, as the task sees it.
+struct Feed {
+    shared: Arc<Shared>,
+    /// Bumped after each write; wakes the subscribers that wait for one.
+    /// A `watch` holds one value, so it queues nothing.
+    wake: watch::Sender<()>,
+    /// Each subscriber's position: the sequence number of the last entry it
+    /// read. At most twice as many as open subscriptions: a closed one's is
+    /// pruned by the next scan, or once the list has doubled.
+    readers: Vec<Arc<AtomicU64>>,
+    /// `readers` is pruned when it reaches this length.
+    prune_at: usize,
+    /// As of the last scan of `readers`, no subscriber still needs the
+    /// entries up to this one: trimming them needs no new scan.
+    read_through: u64,
+    /// The connection was re-established: the history starts a new epoch
+    /// with the first notification, or once `LISTEN` is back, whichever
+    /// comes first (a notification proves the channel is listened to again).
+    new_epoch_due: bool,
+}
+
+impl Feed {
+    fn new(limits: Limits) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                ring: RwLock::new(History::new(limits)),
+                pacing: AtomicBool::new(false),
+                progress: Notify::new(),
+            }),
+            wake: watch::Sender::new(()),
+            readers: Vec::new(),
+            prune_at: 16,
+            read_through: 0,
+            new_epoch_due: false,
+        }
+    }
+
+    /// Starts the new epoch if one is due, and wakes the subscribers, which
+    /// find their cursors in the old one and tell their clients to resync.
+    fn start_due_epoch(&mut self) {
+        if std::mem::take(&mut self.new_epoch_due) {
+            self.shared.write().reset();
+            self.read_through = 0;
+            self.wake.send_replace(());
+        }
+    }
+
+    /// Appends a notification and wakes the subscribers that wait for one.
+    fn push(&mut self, payload: &str) {
+        self.start_due_epoch();
+        let payload = payload.to_owned();
+        self.shared.write().push(std::time::Instant::now(), |id| {
+            Arc::new(Notice::new(id, payload))
+        });
+        self.wake.send_replace(());
+    }
+
+    /// Forgets the positions of closed subscriptions (only the feed still
+    /// holds them).
+    fn prune(&mut self) {
+        self.readers
+            .retain(|position| Arc::strong_count(position) > 1);
+        self.prune_at = (self.readers.len() * 2).max(16);
+    }
+
+    /// Paces a burst to its readers: when the history is full, waits until
+    /// every subscriber that has not already fallen behind has read the
+    /// oldest entry, which the next push trims — or until that entry is
+    /// [`PACE_LIMIT`] old: a subscriber that cannot keep up with that does
+    /// not hold the channel up any longer, and gets `resync` when it reads
+    /// on. Meanwhile the notifications wait in PostgreSQL, not here.
+    async fn make_room(&mut self) {
+        while let Some(give_up) = self.slowest_needs_the_oldest() {
+            let progress = self.shared.progress.notified();
+            let _ = tokio::time::timeout_at(Instant::from_std(give_up), progress).await;
+        }
+        self.shared.pacing.store(false, Ordering::SeqCst);
+    }
+
+    /// When a subscriber still needs the entry the next push trims, and it
+    /// is not yet [`PACE_LIMIT`] old: when to stop waiting for it.
+    fn slowest_needs_the_oldest(&mut self) -> Option<std::time::Instant> {
+        let (oldest, written) = self.shared.read().next_trimmed()?;
+        let give_up = written + PACE_LIMIT;
+        if oldest.seq <= self.read_through || std::time::Instant::now() >= give_up {
+            return None;
+        }
+        // Raised before the scan: a subscriber that moves on after it sees
+        // the flag and notifies (see `Subscription::read`).
+        self.shared.pacing.store(true, Ordering::SeqCst);
+        self.prune();
+        let slowest = self
+            .readers
+            .iter()
+            .map(|position| position.load(Ordering::SeqCst))
+            // Those further behind have lost entries already.
+            .filter(|&seq| seq + 1 >= oldest.seq)
+            .min();
+        match slowest {
+            Some(seq) if seq + 1 == oldest.seq => Some(give_up),
+            slowest => {
+                self.read_through = slowest.unwrap_or(u64::MAX);
+                None
+            }
+        }
+    }
+}
 
 /// A handle to a LISTEN connection and its fan-out; cheap to clone.
 ///
@@ -70,7 +241,7 @@ type Channels = HashMap<Arc<str>, broadcast::Sender<Arc<Notice>>>;
 ///
 /// # async fn run() -> tiny::Result<()> {
 /// let listener = tiny::pg::Listener::builder("postgres://postgres@127.0.0.1:5432/audit")?
-///     .backlog(1024)
+///     .history(10_000, Duration::from_secs(60))
 ///     .health_check(Duration::from_secs(5), Duration::from_secs(2))
 ///     .build()?;
 /// let stream = listener.stream("audit_log").await?; // an EventStream response
@@ -108,16 +279,25 @@ impl Listener {
     }
 
     /// Joins `channel`: `LISTEN` when it is the channel's first subscriber.
+    /// With `last_event_id` (a notice's [`id`](Notice::id) as the client
+    /// sent it back), the subscription first replays what followed it, or
+    /// starts with a [`Delivery::Resync`] saying why it cannot.
+    ///
     /// Errors: 400 when `channel` is empty, longer than
     /// [`MAX_CHANNEL_LEN`](super::MAX_CHANNEL_LEN) bytes or holds a NUL;
     /// 503 with `Retry-After` while the database is unreachable.
-    pub(crate) async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+    pub(crate) async fn subscribe(
+        &self,
+        channel: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription> {
         channel::check(channel)?;
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Subscribe {
+        self.send(Command::Subscribe(Subscribe {
             channel: channel.into(),
+            last_event_id: last_event_id.map(Box::from),
             reply,
-        })?;
+        }))?;
         answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
@@ -180,7 +360,7 @@ fn stopped() -> Error {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> tiny::Result<()> {
 /// let listener = tiny::pg::Listener::builder("postgres://postgres@127.0.0.1:5432/test")?
-///     .backlog(64)
+///     .history(100, Duration::from_secs(30))
 ///     .connect_timeout(Duration::from_secs(2))
 ///     .health_check(Duration::from_secs(5), Duration::from_secs(2))
 ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(10))
@@ -195,7 +375,7 @@ pub struct ListenerBuilder {
 #[derive(Debug, Clone)]
 struct Settings {
     config: Config,
-    backlog: usize,
+    history: Limits,
     connect_timeout: Duration,
     health_check_every: Duration,
     query_timeout: Duration,
@@ -227,7 +407,10 @@ impl ListenerBuilder {
         let mut builder = Self {
             settings: Settings {
                 config,
-                backlog: DEFAULT_BACKLOG,
+                history: Limits {
+                    len: DEFAULT_HISTORY_LEN,
+                    age: DEFAULT_HISTORY_AGE,
+                },
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 health_check_every: DEFAULT_HEALTH_CHECK_EVERY,
                 query_timeout: DEFAULT_QUERY_TIMEOUT,
@@ -239,11 +422,21 @@ impl ListenerBuilder {
         builder
     }
 
-    /// How many frames a channel keeps for subscribers that are behind
-    /// (default [`DEFAULT_BACKLOG`]); a subscriber further behind is ended.
-    /// The memory a channel holds is at most this many frames.
-    pub fn backlog(mut self, frames: usize) -> Self {
-        self.settings.backlog = frames.max(1);
+    /// How much each channel's history keeps: the last `len`
+    /// notifications (at least 1; default [`DEFAULT_HISTORY_LEN`]) of the
+    /// last `max_age` (default [`DEFAULT_HISTORY_AGE`]), whichever is
+    /// fewer. A stream that resumes gets what its client missed when it is
+    /// still kept, else `event: resync`; a subscriber that falls further
+    /// behind gets `event: resync` and goes on live.
+    ///
+    /// The memory a channel holds is at most `len` notifications (a payload
+    /// is under 8 000 bytes, and its encoded frame about as much again),
+    /// whatever the number of its subscribers and however slowly they read.
+    pub fn history(mut self, len: usize, max_age: Duration) -> Self {
+        self.settings.history = Limits {
+            len: len.max(1),
+            age: max_age,
+        };
         self
     }
 
@@ -298,6 +491,7 @@ impl ListenerBuilder {
                 retry_at: Instant::now(),
             },
             waiting: Vec::new(),
+            fanned_out: 0,
         };
         runtime.spawn(task.run());
         Ok(Listener { commands })
@@ -308,10 +502,7 @@ impl ListenerBuilder {
 /// waits for its answer and each subscription sends one `Leave` when dropped,
 /// so it holds at most one command per request in flight and per stream.
 enum Command {
-    Subscribe {
-        channel: Arc<str>,
-        reply: oneshot::Sender<Result<Subscription>>,
-    },
+    Subscribe(Subscribe),
     Leave {
         channel: Arc<str>,
     },
@@ -323,11 +514,29 @@ enum Command {
     },
 }
 
-/// One subscriber of a channel: its notices.
+/// A request to join a channel.
+struct Subscribe {
+    channel: Arc<str>,
+    /// The client's cursor, as it sent it.
+    last_event_id: Option<Box<str>>,
+    reply: oneshot::Sender<Result<Subscription>>,
+}
+
+/// One subscriber of a channel: its own cursor into the channel's history.
+/// It holds no notices of its own, so however far behind it is, it costs
+/// no memory beyond the history.
 pub(crate) struct Subscription {
-    // Declaration order is drop order: the receiver goes first, so when the
-    // task handles `Leave` it already counts one subscriber less.
-    receiver: broadcast::Receiver<Arc<Notice>>,
+    shared: Arc<Shared>,
+    /// The position of the last delivery.
+    cursor: Cursor,
+    /// `cursor.seq`, for the task to pace bursts by.
+    position: Arc<AtomicU64>,
+    /// Handed out before anything else: where the stream starts, or why it
+    /// cannot resume from its client's cursor.
+    opening: Option<Delivery>,
+    // Declaration order is drop order: the receiver goes before `leave`, so
+    // when the task handles `Leave` it already counts one subscriber less.
+    wake: watch::Receiver<()>,
     leave: Leave,
 }
 
@@ -345,21 +554,109 @@ impl Drop for Leave {
 }
 
 impl Subscription {
-    /// The next notice; `None` when the subscriber fell more than the
-    /// backlog behind (its stream ends, so its client reconnects) or the
-    /// listener stopped.
-    pub(crate) async fn next(&mut self) -> Option<Arc<Notice>> {
-        match self.receiver.recv().await {
-            Ok(notice) => Some(notice),
-            Err(RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    channel = &*self.leave.channel,
-                    missed,
-                    "a pg stream fell further behind than its backlog; ending it so its client reconnects"
-                );
-                None
+    /// Joins `feed` at the client's cursor, if it sent one that the history
+    /// can continue from, else at the newest notification.
+    fn join(feed: &mut Feed, last_event_id: Option<&str>, leave: Leave) -> Self {
+        // Subscribed before the cursor is resolved: whatever is written
+        // after this moment wakes the subscriber, and the replay and the
+        // live notifications are read from the same history by the same
+        // cursor, so none is missed or doubled between the two.
+        let wake = feed.wake.subscribe();
+        let mut ring = feed.shared.write();
+        ring.trim(std::time::Instant::now());
+        let head = ring.head();
+        let (cursor, opening) = match last_event_id.map(|id| ring.resume(id)) {
+            None => (head, Some(Delivery::Start(head))),
+            // The client has its cursor: the replay follows it.
+            Some(Ok(cursor)) => (cursor, None),
+            Some(Err(gap)) => {
+                let reason = match gap {
+                    Gap::Unknown => Resync::Unknown,
+                    Gap::Epoch => Resync::Epoch,
+                    Gap::Trimmed => Resync::Trimmed,
+                };
+                (head, Some(Delivery::Resync { reason, at: head }))
             }
-            Err(RecvError::Closed) => None,
+        };
+        drop(ring);
+        let position = Arc::new(AtomicU64::new(cursor.seq));
+        if feed.readers.len() >= feed.prune_at {
+            feed.prune();
+        }
+        feed.readers.push(Arc::clone(&position));
+        feed.read_through = feed.read_through.min(cursor.seq);
+        Self {
+            shared: Arc::clone(&feed.shared),
+            cursor,
+            position,
+            opening,
+            wake,
+            leave,
+        }
+    }
+
+    /// The next delivery: the notice after the subscriber's cursor, in
+    /// order, waiting for one when there is none yet; `None` once the
+    /// listener has stopped (the runtime it ran on shut down).
+    pub(crate) async fn next(&mut self) -> Option<Delivery> {
+        if let Some(opening) = self.opening.take() {
+            return Some(opening);
+        }
+        loop {
+            if let Some(delivery) = self.read() {
+                return Some(delivery);
+            }
+            // Caught up. Mark the wake-ups seen, then look again: a notice
+            // written between the two reads is found by the second, one
+            // written after it wakes `changed`.
+            self.wake.borrow_and_update();
+            if let Some(delivery) = self.read() {
+                return Some(delivery);
+            }
+            self.wake.changed().await.ok()?;
+        }
+    }
+
+    /// What follows the cursor in the history, if anything yet.
+    fn read(&mut self) -> Option<Delivery> {
+        let ring = self.shared.read();
+        let reason = match ring.next(self.cursor) {
+            Next::Entry(cursor, notice) => {
+                let notice = Arc::clone(notice);
+                drop(ring);
+                self.moved_to(cursor);
+                return Some(Delivery::Notice(notice));
+            }
+            Next::CaughtUp => return None,
+            Next::Gap(Gap::Trimmed) => Resync::Lagged,
+            // Only a re-established connection starts a new epoch while a
+            // channel has subscribers.
+            Next::Gap(Gap::Epoch | Gap::Unknown) => Resync::Reconnected,
+        };
+        let behind = self.cursor;
+        let head = ring.head();
+        drop(ring);
+        self.moved_to(head);
+        if reason == Resync::Lagged {
+            tracing::warn!(
+                channel = &*self.leave.channel,
+                missed = self.cursor.seq - behind.seq,
+                "a pg stream fell further behind than its channel's history keeps; \
+                 it goes on from the newest notification, after `resync`"
+            );
+        }
+        Some(Delivery::Resync {
+            reason,
+            at: self.cursor,
+        })
+    }
+
+    /// Moves the cursor on, and tells the task if it waits for that.
+    fn moved_to(&mut self, cursor: Cursor) {
+        self.cursor = cursor;
+        self.position.store(cursor.seq, Ordering::SeqCst);
+        if self.shared.pacing.load(Ordering::SeqCst) {
+            self.shared.progress.notify_one();
         }
     }
 }
@@ -428,7 +725,9 @@ struct Task {
     link: Link,
     backoff: ExponentialBackoff,
     /// Subscriptions asked for while a connection attempt runs.
-    waiting: Vec<(Arc<str>, oneshot::Sender<Result<Subscription>>)>,
+    waiting: Vec<Subscribe>,
+    /// Notifications delivered so far, to yield every [`FAN_OUT_BATCH`].
+    fanned_out: usize,
 }
 
 impl Task {
@@ -460,12 +759,19 @@ impl Task {
                 Wake::Command(None) => return,
                 Wake::Command(Some(command)) => self.command(command).await,
                 Wake::Message(Some(Ok(AsyncMessage::Notification(notification)))) => {
-                    fan_out(&self.channels, &notification);
+                    deliver(&mut self.channels, &notification, &mut self.fanned_out).await;
                 }
                 Wake::Message(Some(Ok(_notice))) => {}
                 Wake::Message(Some(Err(error))) => self.lost(&error.to_string()),
                 Wake::Message(None) => self.lost("the server closed the connection"),
-                Wake::HealthCheck => self.health_check().await,
+                Wake::HealthCheck => {
+                    // Frees what has aged out of quiet channels' histories.
+                    let now = std::time::Instant::now();
+                    for feed in self.channels.values() {
+                        feed.shared.write().trim(now);
+                    }
+                    self.health_check().await;
+                }
                 Wake::Connected(Ok(session)) => self.connected(Box::new(session)).await,
                 Wake::Connected(Err(error)) => self.failed(&error),
                 Wake::RetryDue => self.connect(),
@@ -475,16 +781,16 @@ impl Task {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Subscribe { channel, reply } => match &self.link {
-                Link::Up(_) => self.subscribe(channel, reply).await,
-                Link::Connecting(_) => self.waiting.push((channel, reply)),
+            Command::Subscribe(request) => match &self.link {
+                Link::Up(_) => self.subscribe(request).await,
+                Link::Connecting(_) => self.waiting.push(request),
                 Link::Down { retry_at } => {
                     let now = Instant::now();
                     if *retry_at <= now {
-                        self.waiting.push((channel, reply));
+                        self.waiting.push(request);
                         self.connect();
                     } else {
-                        let _ = reply.send(Err(unreachable(*retry_at - now)));
+                        let _ = request.reply.send(Err(unreachable(*retry_at - now)));
                     }
                 }
             },
@@ -502,33 +808,44 @@ impl Task {
         }
     }
 
-    /// Called while up: hands out a receiver, after `LISTEN` for a new channel.
-    async fn subscribe(&mut self, channel: Arc<str>, reply: oneshot::Sender<Result<Subscription>>) {
+    /// Called while up: hands out a subscription, after `LISTEN` for a new
+    /// channel.
+    async fn subscribe(&mut self, request: Subscribe) {
+        let Subscribe {
+            channel,
+            last_event_id,
+            reply,
+        } = request;
         let Some(commands) = self.handle.upgrade() else {
             return; // no handle is left, so nobody waits for the reply
         };
-        let receiver = match self.channels.get(&channel) {
-            Some(sender) => Ok(sender.subscribe()),
+        let leave = Leave {
+            channel: channel.clone(),
+            commands,
+        };
+        let joined = match self.channels.get_mut(&channel) {
+            Some(feed) => Ok(Subscription::join(feed, last_event_id.as_deref(), leave)),
             None => {
                 // In the map before `LISTEN` runs, so a notification that
-                // arrives with the answer already has somewhere to go.
-                let (sender, receiver) = broadcast::channel(self.settings.backlog);
-                self.channels.insert(channel.clone(), sender);
+                // arrives with the answer already has somewhere to go, and
+                // joined before, so that notification is the subscriber's.
+                let mut feed = Feed::new(self.settings.history);
+                let subscription = Subscription::join(&mut feed, last_event_id.as_deref(), leave);
+                self.channels.insert(channel.clone(), feed);
                 let sql = format!("LISTEN {}", channel::quote(&channel));
                 match self.execute(&sql).await {
-                    Ok(()) => Ok(receiver),
+                    Ok(()) => Ok(subscription),
                     Err(failure) => {
+                        // Dropping the subscription queues a `Leave` that
+                        // finds the channel gone.
                         self.channels.remove(&channel);
                         Err(failure)
                     }
                 }
             }
         };
-        let answer = match receiver {
-            Ok(receiver) => Ok(Subscription {
-                receiver,
-                leave: Leave { channel, commands },
-            }),
+        let answer = match joined {
+            Ok(subscription) => Ok(subscription),
             Err(Failure::Query(error)) => Err(Error::internal(format!(
                 "PostgreSQL refused to LISTEN on the channel: {error}"
             ))
@@ -548,7 +865,7 @@ impl Task {
         let unused = self
             .channels
             .get(channel)
-            .is_some_and(|sender| sender.receiver_count() == 0);
+            .is_some_and(|feed| feed.wake.receiver_count() == 0);
         if !unused {
             return;
         }
@@ -575,7 +892,7 @@ impl Task {
             .simple_query("SELECT pg_listening_channels() ORDER BY 1");
         let result = drive(
             &mut session.connection,
-            &self.channels,
+            &mut self.channels,
             self.settings.query_timeout,
             query,
         )
@@ -605,7 +922,7 @@ impl Task {
         let query = session.client.simple_query("SELECT 1");
         let result = drive(
             &mut session.connection,
-            &self.channels,
+            &mut self.channels,
             self.settings.query_timeout,
             query,
         )
@@ -625,7 +942,7 @@ impl Task {
         let query = session.client.batch_execute(sql);
         drive(
             &mut session.connection,
-            &self.channels,
+            &mut self.channels,
             self.settings.query_timeout,
             query,
         )
@@ -643,11 +960,16 @@ impl Task {
         );
         self.link = Link::Up(session);
         // Channels present now had streams open while the connection was
-        // down: LISTEN again, then tell each stream that notifications sent
-        // meanwhile are lost, so its page refetches.
+        // down: LISTEN again, then start a new epoch of each history, so
+        // each stream tells its page that notifications sent meanwhile are
+        // lost and it should refetch. Not before `LISTEN` is back: a page
+        // that refetched earlier could miss a change made in between.
         self.channels
-            .retain(|_, sender| sender.receiver_count() > 0);
+            .retain(|_, feed| feed.wake.receiver_count() > 0);
         if !self.channels.is_empty() {
+            for feed in self.channels.values_mut() {
+                feed.new_epoch_due = true;
+            }
             let sql: String = self
                 .channels
                 .keys()
@@ -655,9 +977,8 @@ impl Task {
                 .collect();
             match self.execute(&sql).await {
                 Ok(()) => {
-                    let notice = Arc::new(Notice::reconnected());
-                    for sender in self.channels.values() {
-                        let _ = sender.send(Arc::clone(&notice));
+                    for feed in self.channels.values_mut() {
+                        feed.start_due_epoch();
                     }
                     tracing::info!(
                         channels = self.channels.len(),
@@ -667,11 +988,11 @@ impl Task {
                 Err(failure) => self.lost(&format!("LISTEN after reconnecting failed: {failure}")),
             }
         }
-        for (channel, reply) in std::mem::take(&mut self.waiting) {
+        for request in std::mem::take(&mut self.waiting) {
             if matches!(self.link, Link::Up(_)) {
-                self.subscribe(channel, reply).await;
+                self.subscribe(request).await;
             } else {
-                let _ = reply.send(Err(self.unavailable()));
+                let _ = request.reply.send(Err(self.unavailable()));
             }
         }
     }
@@ -684,8 +1005,8 @@ impl Task {
         self.link = Link::Down {
             retry_at: Instant::now() + delay,
         };
-        for (_, reply) in self.waiting.drain(..) {
-            let _ = reply.send(Err(unreachable(delay)));
+        for request in self.waiting.drain(..) {
+            let _ = request.reply.send(Err(unreachable(delay)));
         }
     }
 
@@ -747,7 +1068,7 @@ async fn open(settings: Arc<Settings>) -> std::result::Result<Session, String> {
         let query = client.simple_query("SELECT pg_backend_pid()");
         let messages = drive(
             &mut connection,
-            &Channels::new(),
+            &mut Channels::new(),
             settings.query_timeout,
             query,
         )
@@ -777,55 +1098,65 @@ async fn open(settings: Arc<Settings>) -> std::result::Result<Session, String> {
 }
 
 /// Awaits `query` while driving `connection`, which the query needs to make
-/// progress; notifications that arrive meanwhile are fanned out as usual.
-/// A query without an answer within `limit` counts as a lost connection.
+/// progress; notifications that arrive meanwhile are delivered as usual. The
+/// connection counts as lost when it sends nothing for `limit`: not while
+/// it streams notifications ahead of the answer, nor while delivering them
+/// waits for subscribers.
 async fn drive<T>(
     connection: &mut PgConnection,
-    channels: &Channels,
+    channels: &mut Channels,
     limit: Duration,
     query: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 ) -> std::result::Result<T, Failure> {
     let mut query = std::pin::pin!(query);
-    let driven = poll_fn(|cx| {
-        if let Poll::Ready(result) = query.as_mut().poll(cx) {
-            return Poll::Ready(result.map_err(Failure::from));
-        }
-        loop {
-            match connection.poll_message(cx) {
-                Poll::Ready(Some(Ok(AsyncMessage::Notification(notification)))) => {
-                    fan_out(channels, &notification);
+    let mut heard = Instant::now();
+    // Re-armed when it fires rather than on every message: a burst touches
+    // the timer once per `limit`, not once per notification.
+    let silence = tokio::time::sleep_until(heard + limit);
+    let mut silence = std::pin::pin!(silence);
+    let mut fanned_out = 0;
+    loop {
+        let message = tokio::select! {
+            biased;
+            result = &mut query => return result.map_err(Failure::from),
+            message = poll_fn(|cx| connection.poll_message(cx)) => message,
+            () = &mut silence => {
+                if heard + limit <= Instant::now() {
+                    return Err(Failure::Lost(format!("no answer within {limit:?}")));
                 }
-                Poll::Ready(Some(Ok(_notice))) => {}
-                Poll::Ready(Some(Err(error))) => {
-                    return Poll::Ready(Err(Failure::Lost(error.to_string())));
-                }
-                Poll::Ready(None) => {
-                    return Poll::Ready(Err(Failure::Lost(
-                        "the server closed the connection".to_owned(),
-                    )));
-                }
-                // The query's answer, if it came, woke this task.
-                Poll::Pending => return Poll::Pending,
+                silence.as_mut().reset(heard + limit);
+                continue;
+            }
+        };
+        match message {
+            Some(Ok(AsyncMessage::Notification(notification))) => {
+                deliver(channels, &notification, &mut fanned_out).await;
+            }
+            Some(Ok(_notice)) => {}
+            Some(Err(error)) => return Err(Failure::Lost(error.to_string())),
+            None => {
+                return Err(Failure::Lost("the server closed the connection".to_owned()));
             }
         }
-    });
-    tokio::time::timeout(limit, driven)
-        .await
-        .unwrap_or_else(|_| Err(Failure::Lost(format!("no answer within {limit:?}"))))
+        heard = Instant::now();
+    }
 }
 
-/// Hands `notification` to every subscriber of its channel, as one shared
-/// notice.
-fn fan_out(channels: &Channels, notification: &Notification) {
-    let Some(sender) = channels.get(notification.channel()) else {
-        return; // in flight when its channel was UNLISTENed
-    };
-    if sender.receiver_count() == 0 {
-        return;
+/// Appends `notification` to its channel's history, as one shared notice,
+/// once the history has room ([`Feed::make_room`]), and wakes the channel's
+/// subscribers that wait. Yields every [`FAN_OUT_BATCH`] notifications
+/// (counted in `fanned_out`): a transaction's notifications arrive together,
+/// and the connection's buffer hands them out without ever returning
+/// `Pending`, so subscriber tasks get their turn only this way.
+async fn deliver(channels: &mut Channels, notification: &Notification, fanned_out: &mut usize) {
+    // None: in flight when its channel was UNLISTENed.
+    if let Some(feed) = channels.get_mut(notification.channel()) {
+        feed.start_due_epoch();
+        feed.make_room().await;
+        feed.push(notification.payload());
     }
-    // Never blocks: a full queue drops its oldest notice, and whoever had
-    // not read it yet is ended on its next read.
-    let _ = sender.send(Arc::new(Notice::notification(
-        notification.payload().to_owned(),
-    )));
+    *fanned_out = fanned_out.wrapping_add(1);
+    if *fanned_out % FAN_OUT_BATCH == 0 {
+        tokio::task::yield_now().await;
+    }
 }

@@ -14,6 +14,39 @@
 //! requested while the database is unreachable is answered 503 with
 //! `Retry-After`, never left hanging.
 //!
+//! # Delivery
+//!
+//! What a browser is promised, per channel and per process:
+//!
+//! - **Every subscriber gets every notification**, in commit order, once:
+//!   a transaction of 10 000 `NOTIFY`s reaches every stream whose client
+//!   reads. Each channel keeps a history of its last
+//!   [`DEFAULT_HISTORY_LEN`] notifications of the last
+//!   [`DEFAULT_HISTORY_AGE`] ([`ListenerBuilder::history`]); it is the only
+//!   queue, shared by all subscribers.
+//! - **Every frame has an `id:`** (`<epoch>-<seq>`: the notification's
+//!   number in this process, under a random epoch drawn when the channel's
+//!   history began: its first `LISTEN`, or the listener's last reconnect).
+//!   A stream opened without a cursor first sends an `id:` line without
+//!   data, so a browser that reconnects before any notification still
+//!   resumes from there. Keep-alive comments carry no id.
+//! - **Resume:** a stream requested with `Last-Event-ID` (what a browser's
+//!   `EventSource` sends when it reconnects by itself) or `?lastEventId=`
+//!   replays the notifications after that id, in order, then goes live,
+//!   with none missed or doubled between the two.
+//! - **`event: resync`** (data `{"reason": "…"}`, and the id to resume
+//!   from) when that cannot be done; the page should refetch what it shows,
+//!   and live notifications follow. At the start of a stream: `unknown` (not
+//!   an id of this process), `epoch` (from an earlier history: before a
+//!   reconnect, before the channel was last without subscribers, or from
+//!   another process), `trimmed` (what followed it is no longer kept).
+//!   Mid-stream: `lagged` (the client read so slowly that it fell further
+//!   behind than the history keeps; it goes on from the newest notification)
+//!   and `reconnected` (the listening connection was lost: notifications
+//!   sent while it was down are gone).
+//! - The history lives in this process only: a client that comes back to
+//!   another process, or after a restart, gets `resync` (`epoch`).
+//!
 //! Streams come from `#[sse(pg = "channel")]` or
 //! [`tiny::sse().stream_pg(channel)`](crate::sse::Sse::stream_pg):
 //!
@@ -44,8 +77,8 @@ use std::sync::{Mutex, PoisonError};
 
 pub use channel::MAX_CHANNEL_LEN;
 pub(crate) use listener::Subscription;
-pub use listener::{DEFAULT_BACKLOG, Listener, ListenerBuilder};
-pub(crate) use notice::NoticeKind;
+pub use listener::{DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_LEN, Listener, ListenerBuilder};
+pub(crate) use notice::{Delivery, Notice, Resync};
 
 use crate::{Error, Result};
 

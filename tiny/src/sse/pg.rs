@@ -4,7 +4,9 @@
 //! once per notice: the first subscriber to write it fills the notice's
 //! shared cell and every other stream writes the same bytes. `data` is the
 //! payload as-is when it is valid JSON, else the payload as a JSON string,
-//! so the browser's `JSON.parse(e.data)` always works.
+//! so the browser's `JSON.parse(e.data)` always works; `id` is the notice's
+//! position in its channel's history, which the browser sends back as
+//! `Last-Event-ID` to resume.
 
 use axum::response::{IntoResponse as _, Response};
 use bytes::Bytes;
@@ -12,13 +14,14 @@ use serde::de::IgnoredAny;
 
 use super::event::Event;
 use super::response::{EventStream, Frame};
-use super::settings::StreamOptions;
+use super::settings::{self, StreamOptions};
 use crate::Result;
-use crate::pg::{Listener, NoticeKind, Subscription};
+use crate::pg::{Delivery, Listener, Notice, Resync, Subscription};
 
 /// `#[sse(pg = …)]`: subscribes to `channel` (already rendered from the
-/// template and past the guard); 400 for a name PostgreSQL would not keep,
-/// 503 with `Retry-After` while the database is unreachable.
+/// template and past the guard), resuming from the request's cursor; 400
+/// for a name PostgreSQL would not keep, 503 with `Retry-After` while the
+/// database is unreachable.
 pub async fn pg_stream(channel: String, options: StreamOptions) -> Response {
     let opened = match crate::pg::listener() {
         Ok(listener) => listener.stream(&channel).await,
@@ -33,9 +36,18 @@ pub async fn pg_stream(channel: String, options: StreamOptions) -> Response {
 impl Listener {
     /// Subscribes to `channel` and returns the event stream of its
     /// notifications: one frame each, `data` being the payload when it is
-    /// valid JSON and the payload as a JSON string otherwise. After a
-    /// reconnection the stream gets an `event: resync` frame: notifications
-    /// sent meanwhile are lost, so the page should refetch.
+    /// valid JSON and the payload as a JSON string otherwise, `id` its
+    /// position in the channel's history.
+    ///
+    /// Called while tiny answers a request (in a `#[controller]` method), the
+    /// stream resumes from the request's `Last-Event-ID` header or
+    /// `?lastEventId=` ([`Request::last_event_id`](crate::Request::last_event_id)):
+    /// it first replays the notifications after it, or starts with
+    /// `event: resync` when they are no longer kept. Elsewhere (a plain axum
+    /// handler) it starts live; use [`stream_from`](Self::stream_from) there
+    /// to resume. After a reconnection of the listener, or when its client
+    /// fell further behind than the history keeps, the stream gets an
+    /// `event: resync` frame and goes on: the page should refetch.
     ///
     /// Errors: 400 when `channel` is empty, longer than
     /// [`MAX_CHANNEL_LEN`](crate::pg::MAX_CHANNEL_LEN) bytes or holds a NUL;
@@ -47,36 +59,48 @@ impl Listener {
     /// # Ok(()) }
     /// ```
     pub async fn stream(&self, channel: &str) -> Result<EventStream> {
-        let subscription = self.subscribe(channel).await?;
+        let last_event_id = settings::last_event_id();
+        self.stream_from(channel, last_event_id.as_deref()).await
+    }
+
+    /// [`stream`](Self::stream), resuming after `last_event_id` (the id of
+    /// the last event the client received: the `Last-Event-ID` header a
+    /// browser's `EventSource` sends when it reconnects, or a query
+    /// parameter), or starting live with `None`. For handlers outside
+    /// tiny's controllers:
+    ///
+    /// ```no_run
+    /// use axum::http::HeaderMap;
+    ///
+    /// async fn audit(headers: HeaderMap) -> tiny::Result<tiny::sse::EventStream> {
+    ///     let last = headers.get("last-event-id").and_then(|id| id.to_str().ok());
+    ///     tiny::pg::listener()?.stream_from("audit_log", last).await
+    /// }
+    ///
+    /// let app: axum::Router = axum::Router::new().route("/audit", axum::routing::get(audit));
+    /// ```
+    pub async fn stream_from(
+        &self,
+        channel: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<EventStream> {
+        let subscription = self.subscribe(channel, last_event_id).await?;
         Ok(stream(subscription))
     }
 }
 
-fn render(kind: &NoticeKind) -> Option<Bytes> {
-    match kind {
-        NoticeKind::Notification(payload) => notification_frame(payload),
-        NoticeKind::Reconnected => resync_frame(),
-    }
-}
-
 /// The frame of one notification. `None` only if it cannot be encoded,
-/// which a data-only event never fails to be.
-fn notification_frame(payload: &str) -> Option<Bytes> {
+/// which an event with data and a cursor for its id never fails to be.
+fn notification_frame(notice: &Notice) -> Option<Bytes> {
     // `IgnoredAny` makes serde_json validate without building a value, and
     // without recursion: no nesting depth can overflow the stack.
+    let payload = notice.payload();
     let data = if serde_json::from_str::<IgnoredAny>(payload).is_ok() {
         payload.to_owned()
     } else {
         serde_json::Value::String(payload.to_owned()).to_string()
     };
-    encode(Event::data(data))
-}
-
-/// `event: resync`, sent to every open stream after a reconnection:
-/// notifications sent while the connection was down are lost, so the page
-/// should refetch what it shows.
-fn resync_frame() -> Option<Bytes> {
-    encode(Event::resync("reconnected"))
+    encode(Event::data(data).id(notice.id().to_string()))
 }
 
 fn encode(event: Event) -> Option<Bytes> {
@@ -86,16 +110,43 @@ fn encode(event: Event) -> Option<Bytes> {
         .ok()
 }
 
-/// The stream of a subscription: ends when the subscriber falls behind its
-/// backlog; dropping it (client gone) leaves the channel.
+/// The `reason` an `event: resync` gives.
+fn reason(resync: Resync) -> &'static str {
+    match resync {
+        Resync::Unknown => "unknown",
+        Resync::Epoch => "epoch",
+        Resync::Trimmed => "trimmed",
+        Resync::Lagged => "lagged",
+        Resync::Reconnected => "reconnected",
+    }
+}
+
+/// The frame of a delivery: a notice's shared frame, or one of this stream's
+/// own.
+fn frame(delivery: Delivery) -> Option<Frame> {
+    match delivery {
+        // `None` only for a notice that cannot be encoded, which none is:
+        // skipped, like any unsendable event.
+        Delivery::Notice(notice) => notice
+            .rendered(notification_frame)
+            .map(|frame| Frame::Encoded(frame.clone())),
+        // An id and no data: the browser keeps the id for its reconnect and
+        // dispatches no event.
+        Delivery::Start(at) => Some(Frame::Event(Event::default().id(at.to_string()))),
+        // With the id to resume from, so the next reconnect is recognised.
+        Delivery::Resync { reason: why, at } => {
+            Some(Frame::Event(Event::resync(reason(why)).id(at.to_string())))
+        }
+    }
+}
+
+/// The stream of a subscription; dropping it (client gone) leaves the
+/// channel.
 fn stream(subscription: Subscription) -> EventStream {
     let frames = futures_util::stream::unfold(subscription, |mut subscription| async move {
         loop {
-            let notice = subscription.next().await?;
-            // `None` only for an event that cannot be encoded, which a
-            // data-only event never is: skipped, like any unsendable event.
-            if let Some(frame) = notice.rendered(render) {
-                return Some((Frame::Encoded(frame.clone()), subscription));
+            if let Some(frame) = frame(subscription.next().await?) {
+                return Some((frame, subscription));
             }
         }
     });
@@ -105,35 +156,91 @@ fn stream(subscription: Subscription) -> EventStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::Cursor;
 
-    fn frame(payload: &str) -> String {
-        String::from_utf8(notification_frame(payload).unwrap().to_vec()).unwrap()
+    const AT: Cursor = Cursor {
+        epoch: 0x0123_4567_89ab_cdef,
+        seq: 7,
+    };
+
+    fn text(frame: Option<Frame>) -> String {
+        let bytes = match frame.unwrap() {
+            Frame::Encoded(bytes) => bytes,
+            Frame::Event(event) => event.encode().unwrap(),
+        };
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn notification(payload: &str) -> String {
+        let notice = std::sync::Arc::new(Notice::new(AT, payload.to_owned()));
+        text(frame(Delivery::Notice(notice)))
     }
 
     #[test]
     fn json_payloads_go_as_is_others_as_json_strings() {
-        assert_eq!(frame(r#"{"id":1}"#), "data: {\"id\":1}\n\n");
-        assert_eq!(frame("42"), "data: 42\n\n");
-        assert_eq!(frame("processed"), "data: \"processed\"\n\n");
-        assert_eq!(frame(""), "data: \"\"\n\n");
-        assert_eq!(frame("a\nb\r\nc"), "data: \"a\\nb\\r\\nc\"\n\n");
-        assert_eq!(frame("{\"a\":\n1}"), "data: {\"a\":\ndata: 1}\n\n");
+        let id = "id: 0123456789abcdef-7\n";
+        assert_eq!(
+            notification(r#"{"id":1}"#),
+            format!("{id}data: {{\"id\":1}}\n\n")
+        );
+        assert_eq!(notification("42"), format!("{id}data: 42\n\n"));
+        assert_eq!(
+            notification("processed"),
+            format!("{id}data: \"processed\"\n\n")
+        );
+        assert_eq!(notification(""), format!("{id}data: \"\"\n\n"));
+        assert_eq!(
+            notification("a\nb\r\nc"),
+            format!("{id}data: \"a\\nb\\r\\nc\"\n\n")
+        );
+        assert_eq!(
+            notification("{\"a\":\n1}"),
+            format!("{id}data: {{\"a\":\ndata: 1}}\n\n")
+        );
     }
 
     #[test]
     fn deep_nesting_is_validated_without_recursion() {
         let deep = format!("{}{}", "[".repeat(3999), "]".repeat(3999));
-        assert_eq!(frame(&deep), format!("data: {deep}\n\n"));
+        assert!(notification(&deep).ends_with(&format!("data: {deep}\n\n")));
         let unbalanced = "[".repeat(7999);
-        assert!(frame(&unbalanced).starts_with("data: \"[[["));
+        assert!(notification(&unbalanced).contains("\ndata: \"[[["));
     }
 
     #[test]
-    fn resync_is_a_named_event_with_json_data() {
-        let bytes = resync_frame().unwrap();
+    fn a_notice_is_rendered_once_for_every_subscriber() {
+        let notice = std::sync::Arc::new(Notice::new(AT, "x".to_owned()));
+        let first = notice.rendered(notification_frame).unwrap().clone();
+        let again = notice.rendered(|_| unreachable!("rendered twice")).unwrap();
+        assert_eq!(first.as_ptr(), again.as_ptr());
+    }
+
+    #[test]
+    fn a_stream_starts_with_its_position_and_no_event() {
         assert_eq!(
-            &bytes[..],
-            b"event: resync\ndata: {\"reason\":\"reconnected\"}\n\n"
+            text(frame(Delivery::Start(AT))),
+            "id: 0123456789abcdef-7\n\n"
         );
+    }
+
+    #[test]
+    fn resync_is_a_named_event_with_json_data_and_the_id_to_resume_from() {
+        for (why, name) in [
+            (Resync::Unknown, "unknown"),
+            (Resync::Epoch, "epoch"),
+            (Resync::Trimmed, "trimmed"),
+            (Resync::Lagged, "lagged"),
+            (Resync::Reconnected, "reconnected"),
+        ] {
+            assert_eq!(
+                text(frame(Delivery::Resync {
+                    reason: why,
+                    at: AT
+                })),
+                format!(
+                    "event: resync\nid: 0123456789abcdef-7\ndata: {{\"reason\":\"{name}\"}}\n\n"
+                )
+            );
+        }
     }
 }

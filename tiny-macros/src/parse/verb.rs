@@ -1,0 +1,230 @@
+//! One verb method of a `#[controller]` impl block: its name is the verb,
+//! it takes `&self` and at most the request, and a poll stream returns an
+//! `Option`.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned as _;
+use syn::{FnArg, ImplItemFn, ReturnType, Type};
+
+use crate::diag::Diagnostics;
+use crate::model::{RequestArg, Stream, StreamMode, Verb, VerbMethod};
+
+/// The verb methods, as errors list them.
+pub(super) fn verb_list() -> String {
+    Verb::NAMES
+        .iter()
+        .map(|(name, _)| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The model of `function`, or none when its name is not a verb.
+pub(super) fn verb_method(
+    function: &ImplItemFn,
+    stream: Option<Stream>,
+    diag: &Diagnostics,
+) -> Option<VerbMethod> {
+    let sig = &function.sig;
+    let name = sig.ident.to_string();
+    let Some(verb) = Verb::from_name(&name) else {
+        diag.error(
+            sig.ident.span(),
+            format!(
+                "`{name}` is not a verb method; expected one of {} \
+                 (put other methods in a separate `impl` block)",
+                verb_list()
+            ),
+        );
+        return None;
+    };
+    if !sig.generics.params.is_empty() {
+        diag.error_at(&sig.generics, "a verb method cannot be generic");
+    }
+    let mut inputs = sig.inputs.iter().peekable();
+    match inputs.peek() {
+        Some(FnArg::Receiver(receiver)) => {
+            inputs.next();
+            if receiver.colon_token.is_some() {
+                diag.error_at(receiver, "write the receiver of a verb method as `&self`");
+            } else if receiver.mutability.is_some() && receiver.reference.is_some() {
+                diag.error_at(
+                    receiver,
+                    "a verb method takes `&self`, not `&mut self`: one instance serves \
+                     every request at once; keep mutable state in a `Mutex` or an atomic",
+                );
+            } else if receiver.reference.is_none() {
+                diag.error_at(
+                    receiver,
+                    "a verb method takes `&self`, not `self`: one instance serves every request",
+                );
+            }
+        }
+        // `fn get(req: &Request)`: the receiver is missing, the rest is checked.
+        Some(FnArg::Typed(_)) | None => diag.error_at(
+            &sig.ident,
+            format!("`{name}` needs `&self` as its first argument: `fn {name}(&self, …)`"),
+        ),
+    }
+    let request = match inputs.next() {
+        None => RequestArg::None,
+        Some(FnArg::Typed(arg)) => match request_arg(&arg.ty) {
+            Some(kind) => kind,
+            None => {
+                diag.error_at(
+                    &arg.ty,
+                    "the only argument after `&self` is `&Request` or `Request`; \
+                     read path values from `req.path()` (`section`, `slug`)",
+                );
+                RequestArg::None
+            }
+        },
+        Some(other) => {
+            diag.error_at(other, "`self` can only be the first argument");
+            RequestArg::None
+        }
+    };
+    for extra in inputs {
+        diag.error_at(
+            extra,
+            "a verb method takes `&self` and at most a `&Request`; \
+             read path values and the body from the request",
+        );
+    }
+    let mut output_span = match &sig.output {
+        ReturnType::Default => sig.ident.span(),
+        ReturnType::Type(_, ty) => primary_span(ty),
+    };
+    if let Some(stream) = &stream
+        && let StreamMode::Poll { .. } = stream.mode
+    {
+        match option_argument(&sig.output) {
+            // `T: IntoEvent` is checked on what is inside the `Option`.
+            Some(event) => output_span = primary_span(event),
+            None => {
+                let message = "a poll method must return `Option<T>`: \
+                               `Some(x)` sends a frame, `None` sends nothing";
+                match &sig.output {
+                    ReturnType::Default => diag.error_at(
+                        sig,
+                        format!("{message}; add `-> Option<String>` or another event type"),
+                    ),
+                    ReturnType::Type(_, ty) => diag.error_at(ty, message),
+                }
+            }
+        }
+    }
+    Some(VerbMethod {
+        verb,
+        ident: sig.ident.clone(),
+        is_async: sig.asyncness.is_some(),
+        request,
+        output_span,
+        stream,
+    })
+}
+
+fn request_arg(ty: &Type) -> Option<RequestArg> {
+    let (kind, inner) = match ty {
+        Type::Reference(r) if r.mutability.is_none() => (RequestArg::Borrowed, &*r.elem),
+        other => (RequestArg::Owned, other),
+    };
+    match inner {
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            (last.ident == "Request" && last.arguments.is_none()).then_some(kind)
+        }
+        _ => None,
+    }
+}
+
+/// `T` of a return type written `Option<T>` (by any path).
+fn option_argument(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(ty) if args.args.len() == 1 => Some(ty),
+        _ => None,
+    }
+}
+
+fn ungroup(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(group) => ty = &group.elem,
+            Type::Paren(paren) => ty = &paren.elem,
+            _ => return ty,
+        }
+    }
+}
+
+/// The one token a type error about `ty` is best reported at: the type's
+/// name (`Result` in `tiny::Result<String>`), since a span cannot cover
+/// several tokens outside a nightly compiler.
+fn primary_span(ty: &Type) -> Span {
+    match ungroup(ty) {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .map_or_else(|| ty.span(), |last| last.ident.span()),
+        Type::Reference(reference) => primary_span(&reference.elem),
+        other => other.span(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::impl_errors;
+
+    #[test]
+    fn poll_methods_must_return_an_option() {
+        let errors = impl_errors(syn::parse_quote! {
+            impl Ticks {
+                #[sse(poll = 5)]
+                fn get(&self) -> String { String::new() }
+            }
+        });
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("a poll method must return `Option<T>`"));
+        // Any path to `Option` will do; key streams return a guard instead.
+        let errors = impl_errors(syn::parse_quote! {
+            impl Ticks {
+                #[sse(poll = 5)]
+                fn get(&self) -> core::option::Option<&'static str> { None }
+                #[sse(key = "<section>")]
+                fn post(&self) {}
+            }
+        });
+        assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn receivers_and_arguments() {
+        let errors = impl_errors(syn::parse_quote! {
+            impl Users {
+                fn get(&mut self) -> String { String::new() }
+                fn post(self) -> String { String::new() }
+                fn put(req: &Request) -> String { String::new() }
+                fn patch(&self, id: u64) -> String { String::new() }
+                fn delete(&self, req: &Request, id: u64) -> String { String::new() }
+            }
+        });
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("not `&mut self`"));
+        assert!(errors[1].contains("not `self`"));
+        assert!(errors[2].contains("`put` needs `&self`"));
+        assert!(errors[3].contains("`req.path()`"));
+        assert!(errors[4].contains("at most a `&Request`"));
+    }
+}
