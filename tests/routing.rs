@@ -625,6 +625,17 @@ async fn two_controllers_on_one_path_are_an_error() {
         .run(listener, std::future::pending())
         .await;
     assert!(served.is_err());
+    // `serve` refuses before it binds: the address is taken, yet the error
+    // is about the paths, not the address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let served = App::empty()
+        .mount::<UserUpdates>()
+        .mount::<Impostor>()
+        .addr(taken.local_addr().unwrap())
+        .serve()
+        .await
+        .expect_err("two controllers answer /user-updates");
+    assert!(served.message().contains("both answer"), "{served}");
 }
 
 #[test]
@@ -646,4 +657,69 @@ async fn mounting_a_controller_twice_mounts_it_once() {
         get_sections(&server, "/user-updates/3").await["section"],
         "3"
     );
+}
+
+/// Answers with the URI it sees and its section, and its cookie.
+#[controller(path = "/whoami")]
+pub struct WhoAmI;
+
+#[controller]
+impl WhoAmI {
+    fn get(&self, req: &Request) -> tiny::Result<Json<Value>> {
+        Ok(Json(json!({
+            "uri": req.uri().to_string(),
+            "section": req.section_as::<u32>()?,
+            "cookie": req.cookie("session"),
+        })))
+    }
+}
+
+#[tokio::test]
+async fn nested_in_an_axum_app_the_request_keeps_its_original_uri() {
+    let app = App::empty().mount::<WhoAmI>();
+    let router = axum::Router::new().nest("/api", app.router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let response = client()
+        .get(format!("http://{addr}/api/whoami/7?x=1"))
+        .header("cookie", "theme=dark; session=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "uri": "/api/whoami/7?x=1", "section": 7, "cookie": "abc" })
+    );
+    // A section that does not parse is the client's mistake.
+    let bad = client()
+        .get(format!("http://{addr}/api/whoami/seven"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn app_layers_wrap_pages_and_streams_and_serve_still_shuts_down() {
+    use tiny::http::{HeaderValue, header};
+    let app = App::empty()
+        .mount::<WhoAmI>()
+        .layer(axum::middleware::map_response(
+            |mut response: axum::response::Response| async move {
+                response
+                    .headers_mut()
+                    .insert(header::SERVER, HeaderValue::from_static("tiny-test"));
+                response
+            },
+        ));
+    let server = TestServer::start(app).await;
+    let page = client().get(server.url("/whoami/1")).send().await.unwrap();
+    assert_eq!(page.headers()["server"], "tiny-test");
+    server
+        .shutdown()
+        .await
+        .expect("tiny's serve and shutdown are kept");
 }

@@ -8,24 +8,32 @@
 //! serves watches: on SIGINT/SIGTERM the token fires, streams end, and the
 //! server drains.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::Uri;
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, any};
+use axum::routing::{MethodRouter, Route, any};
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
+use tower_service::Service;
 
-use crate::connection::{self, DEFAULT_WRITE_TIMEOUT, TimedWrites};
-use crate::controller::{Controller, dispatch};
-use crate::sse::StreamDefaults;
+use crate::connection::{self, Reserve, TimedWrites};
+use crate::controller::{Controller, Serving, dispatch};
+use crate::cors::Cors;
+use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
+use crate::sse::{StreamCaps, StreamDefaults};
 use crate::{Error, Result};
 
 /// The address [`App::serve`] binds when `TINY_ADDR` is unset.
@@ -41,7 +49,7 @@ pub struct Registration {
     name: &'static str,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     uses_postgres: bool,
-    route: fn(StreamDefaults, usize) -> MethodRouter,
+    route: fn(Arc<Serving>) -> MethodRouter,
 }
 
 impl Registration {
@@ -58,13 +66,14 @@ impl Registration {
 
 inventory::collect!(Registration);
 
-fn route<T: Controller>(defaults: StreamDefaults, body_limit: usize) -> MethodRouter {
+fn route<T: Controller>(serving: Arc<Serving>) -> MethodRouter {
     // One instance serves every request, as in tiny's controllers.
     let controller = Arc::new(T::build());
-    any(move |req: axum::extract::Request| {
-        dispatch(controller.clone(), defaults.clone(), body_limit, req)
-    })
+    any(move |req: axum::extract::Request| dispatch(controller.clone(), serving.clone(), req))
 }
+
+/// One [`App::layer`], applied to a router.
+type ApplyLayer = Arc<dyn Fn(Router) -> Router + Send + Sync>;
 
 /// A tiny application: a set of controllers and the settings their streams share.
 ///
@@ -78,8 +87,17 @@ pub struct App {
     controllers: Vec<Registration>,
     defaults: StreamDefaults,
     body_limit: usize,
-    /// `None`: `TINY_WRITE_TIMEOUT`, else [`DEFAULT_WRITE_TIMEOUT`].
-    write_timeout: Option<Duration>,
+    limits: Configured,
+    /// `None`: `TINY_CORS_ORIGINS`.
+    cors: Option<Vec<String>>,
+    /// `None`: `TINY_METRICS_ADDR`, else no metrics.
+    metrics: Option<SocketAddr>,
+    /// `None`: `TINY_ADDR`, else [`DEFAULT_ADDR`].
+    addr: Option<SocketAddr>,
+    /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
+    /// safe: a layer only builds services, so a panic while applying one
+    /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
+    layers: Vec<AssertUnwindSafe<ApplyLayer>>,
 }
 
 impl std::fmt::Debug for App {
@@ -90,7 +108,9 @@ impl std::fmt::Debug for App {
             .field("keep_alive", &self.defaults.keep_alive)
             .field("retry", &self.defaults.retry)
             .field("body_limit", &self.body_limit)
-            .field("write_timeout", &self.write_timeout)
+            .field("limits", &self.limits)
+            .field("cors", &self.cors)
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
@@ -119,7 +139,11 @@ impl App {
             controllers: Vec::new(),
             defaults: StreamDefaults::default(),
             body_limit: DEFAULT_BODY_LIMIT,
-            write_timeout: None,
+            limits: Configured::default(),
+            cors: None,
+            metrics: None,
+            addr: None,
+            layers: Vec::new(),
         }
     }
 
@@ -181,7 +205,157 @@ impl App {
     /// let app = tiny::App::new().write_timeout(Duration::from_secs(10));
     /// ```
     pub fn write_timeout(mut self, limit: Duration) -> Self {
-        self.write_timeout = Some(limit.max(Duration::from_millis(1)));
+        self.limits.write_timeout = Some(limit.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// How long a client may take to send a request body (default 30 s, or
+    /// `TINY_BODY_TIMEOUT`); a slower one is answered 408 and the connection
+    /// closed, so a body trickled byte by byte cannot hold a task forever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = tiny::App::new().body_timeout(Duration::from_secs(10));
+    /// ```
+    pub fn body_timeout(mut self, limit: Duration) -> Self {
+        self.limits.body_timeout = Some(limit.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Allows pages from these origins (exact `scheme://host[:port]`) to call
+    /// the app from a browser, with credentials, instead of
+    /// `TINY_CORS_ORIGINS`. By default no other origin may: a request whose
+    /// `Origin` is neither the server's own (its `Host`) nor listed is
+    /// answered 403 before any guard, queue or listener runs. Behind a proxy
+    /// that rewrites `Host`, have it pass the original (`proxy_set_header
+    /// Host $host;` in nginx) or list the public origin here.
+    ///
+    /// ```
+    /// let app = tiny::App::new().cors(["https://app.example.com"]);
+    /// ```
+    pub fn cors<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cors = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Wraps every route of the app in a tower layer (tracing, timeouts,
+    /// auth, compression…), as `axum::Router::layer` does, while keeping
+    /// tiny's serve, shutdown and start-up checks. Layers added later wrap
+    /// earlier ones. A compression layer must skip `text/event-stream`
+    /// (tower-http's default predicate does).
+    ///
+    /// ```
+    /// use tiny::http::{HeaderValue, header};
+    ///
+    /// let app = tiny::App::new().layer(axum::middleware::map_response(
+    ///     |mut response: axum::response::Response| async move {
+    ///         response.headers_mut().insert(header::SERVER, HeaderValue::from_static("tiny"));
+    ///         response
+    ///     },
+    /// ));
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Route> + Clone + Send + Sync + 'static,
+        L::Service: Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as Service<axum::extract::Request>>::Response: IntoResponse + 'static,
+        <L::Service as Service<axum::extract::Request>>::Error: Into<Infallible> + 'static,
+        <L::Service as Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.layers
+            .push(AssertUnwindSafe(Arc::new(move |router: Router| {
+                router.layer(layer.clone())
+            })));
+        self
+    }
+
+    /// The address [`App::serve`] binds, instead of `TINY_ADDR`.
+    ///
+    /// ```
+    /// let app = tiny::App::new().addr("0.0.0.0:3000".parse().unwrap());
+    /// ```
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// Waits for SIGINT or SIGTERM, then ends every stream of this app:
+    /// the one call that gives an app nested in your own axum server a
+    /// graceful shutdown (an open stream would otherwise hold axum's drain
+    /// forever, axum #2673).
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let app = tiny::App::new();
+    /// let router = axum::Router::new().nest("/live", app.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, router)
+    ///     .with_graceful_shutdown(app.graceful_shutdown())
+    ///     .await
+    /// # }
+    /// ```
+    pub fn graceful_shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let token = self.shutdown_token();
+        async move {
+            shutdown_signal().await;
+            token.cancel();
+        }
+    }
+
+    /// Serves Prometheus metrics at `http://ADDR/metrics`, on an address of
+    /// their own, never on the app's (default: `TINY_METRICS_ADDR`, else
+    /// none): open streams by mode and controller, frames and bytes sent,
+    /// streams refused by reason, replays, resyncs, key sends, pg listener
+    /// reconnects.
+    ///
+    /// ```
+    /// let app = tiny::App::new().metrics("127.0.0.1:9100".parse().unwrap());
+    /// ```
+    pub fn metrics(mut self, addr: SocketAddr) -> Self {
+        self.metrics = Some(addr);
+        self
+    }
+
+    /// At most `streams` open at once (default 90 % of the process's file
+    /// descriptor limit, or `TINY_MAX_STREAMS`); past it a stream is
+    /// answered 503 with `Retry-After`, and the descriptors left over keep
+    /// serving ordinary requests.
+    ///
+    /// ```
+    /// let app = tiny::App::new().max_streams(50_000);
+    /// ```
+    pub fn max_streams(mut self, streams: usize) -> Self {
+        self.limits.max_streams = Some(streams);
+        self
+    }
+
+    /// At most `streams` open at once per client address (off by default,
+    /// or `TINY_MAX_STREAMS_PER_IP`; 0 turns it off); past it, 429 with
+    /// `Retry-After`. Off by default because users behind one NAT or proxy
+    /// share an address: behind a proxy every client has the proxy's.
+    ///
+    /// ```
+    /// let app = tiny::App::new().max_streams_per_ip(20);
+    /// ```
+    pub fn max_streams_per_ip(mut self, streams: usize) -> Self {
+        self.limits.max_streams_per_ip = Some(streams);
+        self
+    }
+
+    /// How long shutdown waits (default 10 s, or `TINY_SHUTDOWN_TIMEOUT`)
+    /// for connections to finish after streams were told to end; then the
+    /// rest are closed and [`App::serve`] returns `Ok`. It never hangs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let app = tiny::App::new().shutdown_timeout(Duration::from_secs(3));
+    /// ```
+    pub fn shutdown_timeout(mut self, limit: Duration) -> Self {
+        self.limits.shutdown_timeout = Some(limit);
         self
     }
 
@@ -207,8 +381,22 @@ impl App {
         }
     }
 
-    /// [`App::router`], with two controllers on one path as an `Err`.
+    /// [`App::router`], with two controllers on one path, or a malformed
+    /// `TINY_…` limit, as an `Err`.
     pub fn try_router(&self) -> Result<Router> {
+        let limits = self.limits.resolve()?;
+        let mut streams = self.defaults.clone();
+        streams.caps = StreamCaps::new(limits.max_streams, limits.max_streams_per_ip);
+        let cors = match &self.cors {
+            Some(origins) => Cors::parse(&origins.join(","), "App::cors")?,
+            None => Cors::from_env()?,
+        };
+        let serving = Arc::new(Serving {
+            streams,
+            body_limit: self.body_limit,
+            body_timeout: limits.body_timeout,
+            cors,
+        });
         let mut router = Router::new();
         let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());
         for controller in &self.controllers {
@@ -220,7 +408,7 @@ impl App {
                 )));
             }
             seen.push(controller);
-            let method_router = (controller.route)(self.defaults.clone(), self.body_limit);
+            let method_router = (controller.route)(Arc::clone(&serving));
             if controller.path == "/" {
                 // Home answers only `/`: as a catch-all it would hide every 404.
                 router = router.route("/", method_router);
@@ -232,7 +420,10 @@ impl App {
                     .route(&format!("{}/{{*rest}}", controller.path), method_router);
             }
         }
-        Ok(router)
+        Ok(self
+            .layers
+            .iter()
+            .fold(router, |router, layer| layer(router)))
     }
 
     /// Binds `TINY_ADDR` (default `127.0.0.1:8080`), prints
@@ -244,12 +435,20 @@ impl App {
     pub async fn serve(self) -> Result<()> {
         init_tracing();
         self.check_environment()?;
-        let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
-        let addr: SocketAddr = addr.parse().map_err(|e| {
-            Error::internal(format!(
-                "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
-            ))
-        })?;
+        // Two controllers on one path, a malformed limit: refused before
+        // binding or printing anything.
+        let _checked = self.try_router()?;
+        let addr = match self.addr {
+            Some(addr) => addr,
+            None => {
+                let addr = std::env::var("TINY_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+                addr.parse().map_err(|e| {
+                    Error::internal(format!(
+                        "TINY_ADDR `{addr}` is not an address like 127.0.0.1:8080: {e}"
+                    ))
+                })?
+            }
+        };
         check_cache().await?;
         let listener = TcpListener::bind(addr)
             .await
@@ -259,13 +458,16 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` completes; then open streams end
-    /// and the server drains. [`App::serve`] is this with `TINY_ADDR` and the
-    /// process signals.
+    /// and the server drains, for at most the shutdown timeout (10 s by
+    /// default), after which the remaining connections are closed.
+    /// [`App::serve`] is this with `TINY_ADDR` and the process signals.
     ///
     /// Connections are served by hyper's HTTP/1.1 connection builder rather
-    /// than `axum::serve`, for control over what an open stream costs: an
-    /// 8 KiB buffer limit and no protocol sniffing or upgrade machinery per
-    /// connection (see BENCHMARKS.md for the figures). Protocol upgrades
+    /// than `axum::serve`, for control over what an open stream costs: no
+    /// protocol sniffing or upgrade machinery per connection (see
+    /// BENCHMARKS.md for the figures), request heads up to
+    /// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) (431 past it) read within
+    /// 30 s, TCP keepalive, and the write timeout. Protocol upgrades
     /// (WebSockets) are not served; nest [`App::router`] in your own server
     /// for those.
     pub async fn run(
@@ -274,34 +476,44 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
         self.check_environment()?;
-        let write_timeout = match self.write_timeout {
-            Some(limit) => limit,
-            None => write_timeout_from_env()?,
-        };
+        let limits = self.limits.resolve()?;
+        let write_timeout = limits.write_timeout;
         let router = self.try_router()?.fallback(not_found);
         let token = self.shutdown_token();
+        if let Some(addr) = self.metrics_addr()? {
+            let bound = crate::metrics::serve(addr, token.clone()).await?;
+            tracing::info!("metrics on http://{bound}/metrics");
+        }
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.max_buf_size(MAX_BUF_SIZE)
+        http.max_buf_size(MAX_HEAD_BYTES)
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let connections = GracefulShutdown::new();
+            .header_read_timeout(DEFAULT_HEADER_TIMEOUT);
+        let graceful = GracefulShutdown::new();
+        // Every connection's task, so the ones still open at the shutdown
+        // deadline can be closed; finished ones are reaped on each accept.
+        let mut connections = JoinSet::new();
+        let mut reserve = Reserve::new();
         tokio::pin!(shutdown);
         loop {
-            let tcp = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => tcp,
+                    Ok(accepted) => accepted,
                     Err(error) => {
-                        accept_failed(error).await;
+                        reserve.accept_failed(error, &listener).await;
                         continue;
                     }
                 },
                 () = &mut shutdown => break,
             };
+            while connections.try_join_next().is_some() {}
             connection::configure(&tcp, write_timeout);
             let io = TokioIo::new(TimedWrites::new(tcp, write_timeout));
-            let service = TowerToHyperService::new(router.clone());
-            let connection = connections.watch(http.serve_connection(io, service));
-            tokio::spawn(async move {
+            // The client's address, for the per-address stream cap and for
+            // handlers (axum's `ConnectInfo`).
+            let service = Extension(ConnectInfo(peer)).layer(router.clone());
+            let service = TowerToHyperService::new(service);
+            let connection = graceful.watch(http.serve_connection(io, service));
+            connections.spawn(async move {
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
@@ -310,48 +522,21 @@ impl App {
         drop(listener);
         tracing::info!("shutting down: ending open streams");
         // Open streams would keep their connections (and so the drain) alive
-        // forever: the token ends them; idle connections close at once.
+        // forever: the token ends them; idle connections close at once. A
+        // connection that cannot finish (a client that stopped reading, a
+        // body still trickling in) is closed at the deadline.
         token.cancel();
-        connections.shutdown().await;
+        let drained = tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await;
+        if drained.is_err() {
+            tracing::warn!(
+                open = connections.len(),
+                deadline = ?limits.shutdown_timeout,
+                "connections still open at the shutdown deadline (TINY_SHUTDOWN_TIMEOUT): closing them"
+            );
+            connections.abort_all();
+        }
+        while connections.join_next().await.is_some() {}
         Ok(())
-    }
-}
-
-/// The largest read or write buffer of a connection (hyper's minimum): an
-/// idle stream holds no more than it needs for a request head.
-const MAX_BUF_SIZE: usize = 8192;
-
-/// How long a client may take to send a request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// As in `axum::serve`: per-connection errors are the peer's business;
-/// others (out of file descriptors) are logged and retried after a pause,
-/// so the loop does not spin while nothing can be accepted.
-async fn accept_failed(error: std::io::Error) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        error.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(%error, "cannot accept a connection; retrying in 1 s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
-/// `TINY_WRITE_TIMEOUT` (`30s`, `250ms`, `2m` or bare seconds), else the default.
-fn write_timeout_from_env() -> Result<Duration> {
-    match std::env::var("TINY_WRITE_TIMEOUT") {
-        Err(_) => Ok(DEFAULT_WRITE_TIMEOUT),
-        Ok(text) => match tiny_syntax::duration::parse(&text) {
-            Ok(limit) if !limit.is_zero() => Ok(limit),
-            Ok(_) => Err(Error::internal(
-                "TINY_WRITE_TIMEOUT must be above zero, e.g. 30s",
-            )),
-            Err(error) => Err(Error::internal(format!(
-                "TINY_WRITE_TIMEOUT `{text}` is not a duration: {error}"
-            ))),
-        },
     }
 }
 
@@ -365,6 +550,21 @@ async fn check_cache() -> Result<()> {
 }
 
 impl App {
+    /// The metrics address: the builder's, else `TINY_METRICS_ADDR`.
+    fn metrics_addr(&self) -> Result<Option<SocketAddr>> {
+        if let Some(addr) = self.metrics {
+            return Ok(Some(addr));
+        }
+        match std::env::var("TINY_METRICS_ADDR") {
+            Ok(text) if !text.trim().is_empty() => text.trim().parse().map(Some).map_err(|e| {
+                Error::internal(format!(
+                    "TINY_METRICS_ADDR `{text}` is not an address like 127.0.0.1:9100: {e}"
+                ))
+            }),
+            _ => Ok(None),
+        }
+    }
+
     /// What the mounted controllers need from the environment, checked
     /// before serving so a misconfiguration fails at start-up, not on the
     /// first request: `DATABASE_URL` for a pg stream.

@@ -24,12 +24,74 @@ use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
-/// How long a connection may make no write progress before it is ended,
-/// unless configured (`TINY_WRITE_TIMEOUT`, [`App::write_timeout`](crate::App::write_timeout)).
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a client is answered when the process has no descriptor to serve
+/// it: a complete response, so it is refused, not left hanging.
+const OUT_OF_DESCRIPTORS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    retry-after: 1\r\ncontent-type: text/plain\r\ncontent-length: 38\r\n\
+    connection: close\r\n\r\nthe server is out of file descriptors\n";
+
+/// A descriptor held in reserve for when accepting fails for lack of
+/// descriptors (`EMFILE`, `ENFILE`): it is released to accept one waiting
+/// client, answer it 503 and close, then taken again. Without it such a
+/// client waits in the backlog until something else closes.
+pub(crate) struct Reserve {
+    spare: Option<std::fs::File>,
+}
+
+impl Reserve {
+    pub(crate) fn new() -> Self {
+        Self {
+            spare: std::fs::File::open("/dev/null").ok(),
+        }
+    }
+
+    /// Handles a failed `accept`. Per-connection errors are the peer's
+    /// business; running out of descriptors refuses one client with the
+    /// reserve; anything else is logged. Each path pauses briefly when
+    /// nothing could be done, so the accept loop never spins.
+    pub(crate) async fn accept_failed(&mut self, error: io::Error, listener: &TcpListener) {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+        if matches!(
+            error.kind(),
+            ConnectionRefused | ConnectionAborted | ConnectionReset
+        ) {
+            return;
+        }
+        let out_of_descriptors = error.raw_os_error().is_some_and(is_fd_exhaustion);
+        if out_of_descriptors && self.spare.take().is_some() {
+            let refused = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+            if let Ok(Ok((mut tcp, _))) = refused {
+                // Answer, close our side, and read what the client sent: a
+                // socket closed with unread data resets the connection, and
+                // the client would see a reset instead of the 503.
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let _ = tokio::time::timeout(Duration::from_millis(100), async {
+                    tcp.write_all(OUT_OF_DESCRIPTORS).await?;
+                    tcp.shutdown().await?;
+                    let mut sink = [0u8; 1024];
+                    while tcp.read(&mut sink).await? > 0 {}
+                    io::Result::Ok(())
+                })
+                .await;
+            }
+            self.spare = std::fs::File::open("/dev/null").ok();
+            tracing::warn!("out of file descriptors: a client was answered 503");
+            return;
+        }
+        tracing::error!(%error, "cannot accept a connection; retrying in 100 ms");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `EMFILE` (the process's limit) or `ENFILE` (the system's).
+fn is_fd_exhaustion(code: i32) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    cfg!(unix) && (code == EMFILE || code == ENFILE)
+}
 
 /// Idle time before the first keepalive probe, then the probe interval and
 /// count: a silent peer is declared dead after 30 + 3 × 10 = 60 s.
@@ -176,6 +238,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedWrites<T> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt as _;
+
+    #[test]
+    fn the_out_of_descriptors_answer_is_a_complete_response() {
+        let text = std::str::from_utf8(OUT_OF_DESCRIPTORS).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "));
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_write_that_makes_no_progress_fails_after_the_limit() {

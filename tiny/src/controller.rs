@@ -9,14 +9,20 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+
+use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::{ConnectInfo, OriginalUri};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
+use crate::cors::{self, Cors, Verdict};
+use crate::metrics;
 use crate::request::{PathSections, Request};
-use crate::sse::StreamDefaults;
+use crate::sse::{RequestScope, StreamDefaults};
 use crate::{Error, Result};
 
 /// A boxed, sendable future, as controller dispatch returns.
@@ -181,13 +187,61 @@ fn method_not_allowed(verbs: &[Verb]) -> Response {
         .into_response()
 }
 
+/// What every request of an app is answered with: the bounds on reading
+/// its body, and the defaults of the streams it opens.
+#[derive(Debug, Clone)]
+pub(crate) struct Serving {
+    pub(crate) streams: StreamDefaults,
+    /// Larger bodies are answered 413.
+    pub(crate) body_limit: usize,
+    /// Slower bodies are answered 408.
+    pub(crate) body_timeout: Duration,
+    /// Which origins may call the app from a browser.
+    pub(crate) cors: Cors,
+}
+
 /// Answers one request for controller `T`.
 pub(crate) async fn dispatch<T: Controller>(
     controller: Arc<T>,
-    defaults: StreamDefaults,
-    body_limit: usize,
+    serving: Arc<Serving>,
     req: axum::extract::Request,
 ) -> Response {
+    let json = crate::error::accepts_json(req.headers());
+    crate::error::render_for(json, respond(controller, serving, req)).await
+}
+
+async fn respond<T: Controller>(
+    controller: Arc<T>,
+    serving: Arc<Serving>,
+    req: axum::extract::Request,
+) -> Response {
+    // Before anything else runs: a page from another origin must not reach
+    // a guard, a queue or a listener.
+    let verdict = match serving.cors.check(req.headers()) {
+        Ok(verdict) => verdict,
+        Err(refused) => {
+            metrics::refused("origin");
+            return refused.into_response();
+        }
+    };
+    let mut response = answer(controller, &serving, verdict.clone(), req).await;
+    if let Verdict::Allowed(origin) = verdict {
+        cors::allow(&mut response, origin);
+    }
+    response
+}
+
+async fn answer<T: Controller>(
+    controller: Arc<T>,
+    serving: &Serving,
+    verdict: Verdict,
+    req: axum::extract::Request,
+) -> Response {
+    if let Verdict::Allowed(origin) = verdict
+        && cors::is_preflight(req.method(), req.headers())
+    {
+        return cors::preflight(origin, allow(T::VERBS), req.headers());
+    }
     let verb = Verb::from_method(req.method()).filter(|verb| T::VERBS.contains(verb));
     let Some(verb) = verb else {
         if req.method() == Method::OPTIONS {
@@ -195,18 +249,36 @@ pub(crate) async fn dispatch<T: Controller>(
         }
         return method_not_allowed(T::VERBS);
     };
-    let request = match into_request(req, T::PATH, body_limit).await {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let request = match into_request(req, T::PATH, serving).await {
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    let last_event_id = request.last_event_id().map(Arc::from);
-    StreamDefaults::scope(defaults, last_event_id, controller.call(verb, request)).await
+    let scope = RequestScope {
+        last_event_id: request.last_event_id().map(Arc::from),
+        peer,
+        controller: T::NAME,
+    };
+    let streams = serving.streams.clone();
+    StreamDefaults::scope(streams, scope, controller.call(verb, request)).await
 }
 
-async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) -> Result<Request> {
-    let (parts, body) = req.into_parts();
+async fn into_request(
+    req: axum::extract::Request,
+    mount: &str,
+    serving: &Serving,
+) -> Result<Request> {
+    let (mut parts, body) = req.into_parts();
+    // The path as routed (relative to where the app is nested) gives the
+    // sections; `Request::uri` keeps the URI as the client sent it.
     let path = PathSections::parse(mount, parts.uri.path())?;
-    let body = collect(body, limit).await?;
+    if let Some(OriginalUri(original)) = parts.extensions.remove::<OriginalUri>() {
+        parts.uri = original;
+    }
+    let body = collect(body, serving.body_limit, serving.body_timeout).await?;
     Ok(Request::new(
         parts.method,
         parts.uri,
@@ -216,8 +288,18 @@ async fn into_request(req: axum::extract::Request, mount: &str, limit: usize) ->
     ))
 }
 
-async fn collect(body: Body, limit: usize) -> Result<bytes::Bytes> {
-    match Limited::new(body, limit).collect().await {
+/// Reads the whole body, at most `limit` bytes within `timeout`: a body
+/// trickled byte by byte would otherwise hold its task for as long as the
+/// client likes.
+async fn collect(body: Body, limit: usize, timeout: Duration) -> Result<bytes::Bytes> {
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let Ok(read) = read else {
+        return Err(Error::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {timeout:?} (TINY_BODY_TIMEOUT)"),
+        ));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(Error::new(
             StatusCode::PAYLOAD_TOO_LARGE,

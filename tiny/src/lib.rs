@@ -92,8 +92,11 @@ mod app;
 pub mod cache;
 mod connection;
 mod controller;
+mod cors;
 mod error;
 mod history;
+mod limits;
+mod metrics;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod pg;
@@ -105,9 +108,12 @@ pub use axum::Json;
 pub use axum::http;
 pub use axum::response::Html;
 pub use cache::{cache, try_cache};
-pub use connection::DEFAULT_WRITE_TIMEOUT;
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
+pub use limits::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+    MAX_HEAD_BYTES,
+};
 pub use request::{PathSections, Request};
 pub use sse::{DEFAULT_KEEP_ALIVE, sse};
 

@@ -43,9 +43,21 @@ pub struct PathSections {
 
 impl PathSections {
     /// Splits `path` (as sent, percent-encoded) for a controller mounted at
-    /// `mount`. Fails with 400 when a segment does not decode to UTF-8 or the
-    /// path is not under `mount`.
+    /// `mount`. Fails with 400 when a segment does not decode to UTF-8, the
+    /// path is not under `mount`, or it holds a dot segment (`.`, `..`,
+    /// also percent-encoded) or an empty segment (`//`) before its end: a
+    /// browser never sends those, and reading them differently from a
+    /// browser could stream a key the page never asked for.
+    ///
+    /// ```
+    /// use tiny::PathSections;
+    ///
+    /// assert!(PathSections::parse("/user-updates", "/user-updates/a/../b").is_err());
+    /// assert!(PathSections::parse("/user-updates", "/user-updates//b").is_err());
+    /// assert!(PathSections::parse("/user-updates", "/user-updates/b/").is_ok());
+    /// ```
     pub fn parse(mount: &str, path: &str) -> Result<Self> {
+        check_segments(path)?;
         let full = decode(path)?;
         let mount = mount.trim_end_matches('/');
         let rest = path
@@ -69,6 +81,29 @@ impl PathSections {
             full,
         })
     }
+}
+
+/// Refuses dot segments and empty segments other than a trailing one.
+fn check_segments(path: &str) -> Result<()> {
+    let inner = path.strip_prefix('/').unwrap_or(path);
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    if inner.is_empty() {
+        return Ok(());
+    }
+    for segment in inner.split('/') {
+        if segment.is_empty() {
+            return Err(Error::bad_request(format!(
+                "path `{path}` has an empty segment (`//`)"
+            )));
+        }
+        let decoded = percent_decode_str(segment).collect::<Vec<u8>>();
+        if decoded == b"." || decoded == b".." {
+            return Err(Error::bad_request(format!(
+                "path `{path}` has a dot segment (`{segment}`); send the path a browser would"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn decode(raw: &str) -> Result<String> {
@@ -189,6 +224,63 @@ impl Request {
             .find_map(|(key, value)| (key == name).then_some(value))
     }
 
+    /// The value of cookie `name` from the `Cookie` header(s), percent-decoded
+    /// when it is; `None` when absent.
+    ///
+    /// ```
+    /// # use tiny::{Request, PathSections, http::{HeaderMap, Method}};
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("cookie", "theme=dark; session=a%20b".parse().unwrap());
+    /// let req = Request::new(Method::GET, "/".parse().unwrap(), headers,
+    ///     PathSections::default(), Default::default());
+    /// assert_eq!(req.cookie("session").as_deref(), Some("a b"));
+    /// assert_eq!(req.cookie("missing"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| {
+                let value = value.trim_matches('"');
+                percent_decode_str(value)
+                    .decode_utf8()
+                    .map_or_else(|_| value.to_owned(), |decoded| decoded.into_owned())
+            })
+    }
+
+    /// The path's section parsed as `T` (an id, a number, a date); 400 with
+    /// a message naming the section when it does not parse.
+    ///
+    /// ```
+    /// # use tiny::{Request, PathSections, http::{HeaderMap, Method}};
+    /// let path = PathSections::parse("/orders", "/orders/42").unwrap();
+    /// let req = Request::new(Method::GET, "/orders/42".parse().unwrap(), HeaderMap::new(),
+    ///     path, Default::default());
+    /// assert_eq!(req.section_as::<u64>().unwrap(), 42);
+    /// assert_eq!(req.section_as::<bool>().unwrap_err().status(), 400);
+    /// ```
+    pub fn section_as<T>(&self) -> Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let section = &self.inner.path.section;
+        section.parse().map_err(|error| {
+            Error::bad_request(format!(
+                "the section `{section}` is not a valid {}: {error}",
+                std::any::type_name::<T>()
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("value")
+            ))
+        })
+    }
+
     /// Where a returning `EventSource` left off: the `Last-Event-ID` header
     /// a browser sends by itself when it reconnects, else the `lastEventId`
     /// query parameter (an `EventSource` cannot set headers, so a page that
@@ -293,6 +385,27 @@ mod tests {
     #[test]
     fn a_path_outside_the_mount_is_refused() {
         assert!(PathSections::parse("/user", "/user-updates").is_err());
+    }
+
+    #[test]
+    fn dot_and_empty_segments_are_400_anywhere() {
+        for bad in [
+            "/c/a/../b",
+            "/c/..",
+            "/c/./b",
+            "/c/%2e%2E/b",
+            "/c/%2e",
+            "/c//b",
+            "/c/a//",
+            "//c/a",
+        ] {
+            let error = PathSections::parse("/c", bad).unwrap_err();
+            assert_eq!(error.status(), 400, "{bad}");
+        }
+        for good in ["/c", "/c/", "/c/a/", "/c/a.b/..c/...", "/c/%2e%2ex"] {
+            assert!(PathSections::parse("/c", good).is_ok(), "{good}");
+        }
+        assert!(PathSections::parse("/", "/").is_ok());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// ```
 /// assert!("user_updates".len() <= tiny::pg::MAX_CHANNEL_LEN);
 /// ```
-pub const MAX_CHANNEL_LEN: usize = tiny_syntax::template::MAX_CHANNEL_LEN;
+pub use tiny_syntax::template::MAX_CHANNEL_LEN;
 
 /// Checks that `channel` is a name PostgreSQL keeps as written: 1 to 63
 /// bytes, no NUL. The error answers 400.

@@ -16,6 +16,7 @@
 mod event;
 mod guard;
 mod key;
+mod permit;
 #[cfg(feature = "postgres")]
 mod pg;
 mod poll;
@@ -27,9 +28,10 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use event::{DONE, Event, IntoEvent};
+pub(crate) use permit::StreamCaps;
 pub use response::{EventStream, live_streams};
-pub(crate) use settings::StreamDefaults;
 pub use settings::{DEFAULT_KEEP_ALIVE, KeepAlive};
+pub(crate) use settings::{RequestScope, StreamDefaults};
 pub use template::{MAX_PLACEHOLDER_LEN, Template};
 
 /// The entry points `#[sse]`'s generated code calls, one per mode, and the
@@ -128,7 +130,9 @@ impl Sse {
     /// # Ok(()) }
     /// ```
     pub async fn send_key<T: serde::Serialize>(&self, key: &str, data: T) -> crate::Result<()> {
-        key::send(key, &data).await
+        let sent = key::send(key, &data).await;
+        crate::metrics::key_send(sent.is_ok());
+        sent
     }
 
     /// Key mode: streams the messages sent to `key`, each to exactly one

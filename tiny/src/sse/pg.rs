@@ -150,7 +150,7 @@ fn stream(subscription: Subscription) -> EventStream {
             }
         }
     });
-    EventStream::new(Box::pin(frames))
+    EventStream::new(Box::pin(frames)).with_mode("pg")
 }
 
 #[cfg(test)]

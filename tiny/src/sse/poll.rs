@@ -28,7 +28,7 @@ where
     Fut: Future<Output = Option<T>> + Send + 'static,
     T: IntoEvent + 'static,
 {
-    EventStream::new(Box::pin(source(produce, every)))
+    EventStream::new(Box::pin(source(produce, every))).with_mode("poll")
 }
 
 /// The frames of a poll stream. The producer is called only while the

@@ -29,7 +29,9 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Event;
-use super::settings::{KeepAlive, StreamDefaults};
+use super::permit::Permit;
+use super::settings::{self, KeepAlive, StreamDefaults};
+use crate::metrics::StreamMetrics;
 
 /// One item a stream source yields.
 #[derive(Debug)]
@@ -81,6 +83,8 @@ pub struct EventStream {
     source: Source,
     keep_alive: KeepAlive,
     retry: Option<Duration>,
+    /// `poll`, `key`, `pg`…: the metrics label.
+    mode: &'static str,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -98,7 +102,14 @@ impl EventStream {
             source,
             keep_alive: KeepAlive::App,
             retry: None,
+            mode: "custom",
         }
+    }
+
+    /// Names the mode the stream belongs to, for metrics.
+    pub(crate) fn with_mode(mut self, mode: &'static str) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// Sends a keep-alive comment after `every` without a frame, instead of
@@ -138,9 +149,17 @@ impl EventStream {
 impl IntoResponse for EventStream {
     fn into_response(self) -> Response {
         let defaults = StreamDefaults::current();
+        // Refused past a cap before anything is written; the source (a
+        // key consumer, a pg subscription) is dropped unread.
+        let permit = match defaults.caps.acquire(settings::peer()) {
+            Ok(permit) => permit,
+            Err(refused) => return refused.into_response(),
+        };
         let keep_alive = self.keep_alive.period(defaults.keep_alive);
         let retry = self.retry.or(defaults.retry);
-        let body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
+        let mut body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
+        body.permit = Some(permit);
+        body.metrics = Some(StreamMetrics::open(self.mode, settings::controller()));
         let mut response = Body::new(body).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -246,6 +265,9 @@ struct SseBody {
     opening: Option<Bytes>,
     shutdown: Shutdown,
     finished: bool,
+    /// This stream's share of the app's caps, released with the body.
+    permit: Option<Permit>,
+    metrics: Option<StreamMetrics>,
 }
 
 impl SseBody {
@@ -272,6 +294,8 @@ impl SseBody {
             opening: Some(opening),
             shutdown: Shutdown::new(shutdown),
             finished: false,
+            permit: None,
+            metrics: None,
         }
     }
 
@@ -301,11 +325,23 @@ impl http_body::Body for SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, Infallible>>> {
         let this = &mut *self;
+        let polled = this.poll_bytes(cx);
+        if let (Poll::Ready(Some(bytes)), Some(metrics)) = (&polled, &this.metrics) {
+            metrics.sent(bytes.len());
+        }
+        polled.map(|bytes| bytes.map(|bytes| Ok(BodyFrame::data(bytes))))
+    }
+}
+
+impl SseBody {
+    /// The next bytes to write: the opening, a frame, or a keep-alive.
+    fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self;
         if this.finished {
             return Poll::Ready(None);
         }
         if let Some(opening) = this.opening.take() {
-            return Poll::Ready(Some(Ok(BodyFrame::data(opening))));
+            return Poll::Ready(Some(opening));
         }
         if this.shutdown.is_done(cx) {
             this.finished = true;
@@ -315,14 +351,14 @@ impl http_body::Body for SseBody {
             match this.source.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Frame::Encoded(bytes))) => {
                     this.sent_a_frame();
-                    return Poll::Ready(Some(Ok(BodyFrame::data(bytes))));
+                    return Poll::Ready(Some(bytes));
                 }
                 Poll::Ready(Some(Frame::Event(event))) => match event.encode() {
                     Ok(bytes) => {
                         // `[DONE]` is written, then the response ends.
                         this.finished = event.is_done();
                         this.sent_a_frame();
-                        return Poll::Ready(Some(Ok(BodyFrame::data(bytes))));
+                        return Poll::Ready(Some(bytes));
                     }
                     Err(error) => {
                         tracing::error!(%error, "event not sent");
@@ -337,9 +373,7 @@ impl http_body::Body for SseBody {
         }
         if let Some(keep_alive) = &mut this.keep_alive {
             ready!(keep_alive.poll_quiet(cx));
-            return Poll::Ready(Some(Ok(BodyFrame::data(Bytes::from_static(
-                KEEP_ALIVE_FRAME,
-            )))));
+            return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE_FRAME)));
         }
         Poll::Pending
     }

@@ -7,10 +7,13 @@
 //! a plain axum handler) gets the crate defaults and never sees a shutdown.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+
+use super::permit::StreamCaps;
 
 /// Keep-alive period of a stream unless the app or the stream sets another.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -87,6 +90,8 @@ pub(crate) struct StreamDefaults {
     pub(crate) retry: Option<Duration>,
     /// Cancelled when the app shuts down: every open stream ends.
     pub(crate) shutdown: CancellationToken,
+    /// The app's caps on open streams.
+    pub(crate) caps: Arc<StreamCaps>,
 }
 
 impl Default for StreamDefaults {
@@ -95,6 +100,7 @@ impl Default for StreamDefaults {
             keep_alive: Some(DEFAULT_KEEP_ALIVE),
             retry: None,
             shutdown: CancellationToken::new(),
+            caps: StreamCaps::unlimited(),
         }
     }
 }
@@ -103,11 +109,20 @@ tokio::task_local! {
     static CURRENT: Scope;
 }
 
-/// What the request being answered hands the streams it opens.
 struct Scope {
     defaults: StreamDefaults,
+    request: RequestScope,
+}
+
+/// What the request being answered hands the streams it opens.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestScope {
     /// [`Request::last_event_id`](crate::Request::last_event_id).
-    last_event_id: Option<Arc<str>>,
+    pub(crate) last_event_id: Option<Arc<str>>,
+    /// The client's address, for the per-address stream cap.
+    pub(crate) peer: Option<IpAddr>,
+    /// The controller answering, for metrics labels.
+    pub(crate) controller: &'static str,
 }
 
 /// Streams made outside any app never see a shutdown signal; they end when
@@ -124,24 +139,32 @@ impl StreamDefaults {
 
     /// Runs `future` (a controller call) with these defaults and the
     /// request's resume cursor current.
-    pub(crate) async fn scope<F: Future>(
-        self,
-        last_event_id: Option<Arc<str>>,
-        future: F,
-    ) -> F::Output {
+    pub(crate) async fn scope<F: Future>(self, request: RequestScope, future: F) -> F::Output {
         let scope = Scope {
             defaults: self,
-            last_event_id,
+            request,
         };
         CURRENT.scope(scope, future).await
     }
+}
+
+/// The address of the client being answered, when the server knows it.
+pub(crate) fn peer() -> Option<IpAddr> {
+    CURRENT.try_with(|scope| scope.request.peer).ok().flatten()
+}
+
+/// The controller answering the current request ("" outside one).
+pub(crate) fn controller() -> &'static str {
+    CURRENT
+        .try_with(|scope| scope.request.controller)
+        .unwrap_or("")
 }
 
 /// The resume cursor of the request being answered, if any: what a stream
 /// opened by that request replays from.
 pub(crate) fn last_event_id() -> Option<Arc<str>> {
     CURRENT
-        .try_with(|scope| scope.last_event_id.clone())
+        .try_with(|scope| scope.request.last_event_id.clone())
         .ok()
         .flatten()
 }
