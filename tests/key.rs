@@ -509,13 +509,9 @@ async fn an_unreachable_redis_answers_503_with_retry_after() {
         .unwrap();
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("redis://127.0.0.1:1")
-    );
+    // 5xx bodies carry no internal detail (the URL is logged, not sent).
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("redis://"), "{body}");
     let error = tiny::sse().send_key("test:x", "m").await.unwrap_err();
     assert_eq!(error.status(), 503);
 }
@@ -691,7 +687,7 @@ async fn a_consumer_cut_again_and_again_loses_and_repeats_nothing(backend: Backe
 }
 
 async fn a_vanished_consumers_messages_go_to_the_next_after_the_window(backend: Backend) {
-    const WINDOW: Duration = Duration::from_millis(800);
+    const WINDOW: Duration = Duration::from_secs(1);
     install_with(backend, tiny::cache::Cache::builder().key_retention(WINDOW)).await;
     let server = server().await;
     let section = unique("vanished");
@@ -712,21 +708,22 @@ async fn a_vanished_consumers_messages_go_to_the_next_after_the_window(backend: 
     let mut next = EventSource::new(vec![server.addr], path.clone());
     next.ready().await;
     send(&key, "d").await;
-    assert_eq!(
-        next.next().await.data,
-        "d",
-        "within the window the vanished tab's messages wait for it"
-    );
-    let mut again = Vec::new();
-    for _ in 0..3 {
-        again.push(next.next().await.data);
+    let mut got = Vec::new();
+    let mut reclaimed_after = None;
+    while got.len() < 4 {
+        let data = next.next().await.data;
+        if data == "a" {
+            reclaimed_after = Some(vanished.elapsed());
+        }
+        got.push(data);
     }
-    assert_eq!(again, ["a", "b", "c"], "at least once, in order");
+    let reclaimed_after = reclaimed_after.expect("`a` was handed over");
     assert!(
-        vanished.elapsed() >= WINDOW,
-        "handed over after {:?}, before the window",
-        vanished.elapsed()
+        reclaimed_after >= WINDOW,
+        "handed over after {reclaimed_after:?}, within the window"
     );
+    got.retain(|m| m != "d");
+    assert_eq!(got, ["a", "b", "c"], "at least once, in order");
     // Should the tab come back after all, it is told to refetch.
     let mut late = Connection::open(server.addr, &path, &cursor).await.unwrap();
     let first = tokio::time::timeout(DEADLINE, late.next())

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::queue::{KeyQueue, Lease, Opened, Resume, Taken};
+use super::queue::{KeyQueue, Lease, Opened, Position, Resume, Taken};
 use super::wake::{Waiter, Wakers};
 use super::{QueueLimits, lock, token};
 use crate::Result;
@@ -141,13 +141,28 @@ impl MemoryBackend {
             .open(resume, nonce, connection, now, limits)
     }
 
-    pub(crate) fn take(&self, key: &str, lease: Lease, after: u64, limits: QueueLimits) -> Taken {
+    pub(crate) fn take(
+        &self,
+        key: &str,
+        lease: Lease,
+        position: Position,
+        limits: QueueLimits,
+    ) -> Taken {
         let now = Instant::now();
         let mut map = lock(&self.queues);
         match map.queues.get_mut(key) {
-            Some(queue) if !queue.expired(now) => queue.take(lease, after, now, limits),
+            Some(queue) if !queue.expired(now) => queue.take(lease, position, now, limits),
             // The history expired under the stream: its lineage is gone.
             _ => Taken::Refused,
+        }
+    }
+
+    pub(crate) fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> bool {
+        let now = Instant::now();
+        let mut map = lock(&self.queues);
+        match map.queues.get_mut(key) {
+            Some(queue) if !queue.expired(now) => queue.renew(lease, now, limits),
+            _ => false,
         }
     }
 

@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
-pub(crate) use queue::{Lease, Lineage, Lost, Opened, Resume, Taken};
+pub(crate) use queue::{Lease, Lineage, Lost, Opened, Position, Resume, Taken};
 pub(crate) use wake::Waiter;
 
 /// Largest number of messages a key's queue holds unless configured.
@@ -312,14 +312,27 @@ impl Cache {
         }
     }
 
-    /// The next message for `lease`'s connection, which has written every
-    /// message numbered up to `after`.
-    pub(crate) async fn take(&self, key: &str, lease: Lease, after: u64) -> Result<Taken> {
+    /// The next message for `lease`'s connection at `position`.
+    pub(crate) async fn take(&self, key: &str, lease: Lease, position: Position) -> Result<Taken> {
         let limits = self.inner.limits;
         match self.backend()? {
-            Backend::Memory(memory) => Ok(memory.take(key, lease, after, limits)),
+            Backend::Memory(memory) => Ok(memory.take(key, lease, position, limits)),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.take(key, lease, after, limits).await,
+            Backend::Redis(redis) => redis.take(key, lease, position).await,
+        }
+    }
+
+    /// Renews the lease of `lease`'s lineage, a few times per retention
+    /// window while its connection is live ([`Cache::lease_renewal`]), so
+    /// it is never mistaken for one that vanished; also ages and bounds its
+    /// pending entries and gives those of stale lineages back to the queue.
+    /// False when the connection is no longer its lineage's current one.
+    pub(crate) async fn renew(&self, key: &str, lease: Lease) -> Result<bool> {
+        let limits = self.inner.limits;
+        match self.backend()? {
+            Backend::Memory(memory) => Ok(memory.renew(key, lease, limits)),
+            #[cfg(feature = "redis")]
+            Backend::Redis(redis) => redis.renew(key, lease, limits).await,
         }
     }
 
@@ -337,11 +350,12 @@ impl Cache {
         }
     }
 
-    /// The retention window: how long messages handed to a consumer that
-    /// went away wait for its return. A live consumer touches its lineage
-    /// more often than that.
-    pub(crate) fn key_retention(&self) -> Duration {
-        self.inner.limits.retention
+    /// How often a live consumer renews its lineage's lease
+    /// ([`Cache::renew`]): eight times per retention window (or queue TTL,
+    /// when shorter).
+    pub(crate) fn lease_renewal(&self) -> Duration {
+        let limits = self.inner.limits;
+        limits.retention.min(limits.ttl) / 8
     }
 
     /// How many unread messages `key`'s queue holds.
@@ -577,8 +591,12 @@ mod tests {
     async fn drain(cache: &Cache, key: &str) -> Vec<String> {
         let opened = cache.open(key, None).await.unwrap();
         let (mut after, mut got) = (opened.after, Vec::new());
+        let at = |after| Position {
+            after,
+            replay: true,
+        };
         while let Taken::Message { seq, message, .. } =
-            cache.take(key, opened.lease, after).await.unwrap()
+            cache.take(key, opened.lease, at(after)).await.unwrap()
         {
             got.push(message);
             after = seq;
@@ -637,7 +655,7 @@ mod tests {
             .key_retention(Duration::ZERO)
             .build()
             .unwrap();
-        assert_eq!(cache.key_retention(), Duration::from_millis(1));
+        assert_eq!(cache.inner.limits.retention, Duration::from_millis(1));
     }
 
     #[test]

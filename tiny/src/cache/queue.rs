@@ -19,6 +19,10 @@
 //!   sequence, makes the new connection current, and the stream replays the
 //!   rest. A cursor of another epoch, or one this key never issued, or of a
 //!   lineage whose pending messages were given away, is [`Lost`].
+//! - **renew**: a live connection renews its lineage's lease a few times
+//!   per retention window (so liveness works across processes: one that
+//!   dies simply stops renewing), and meanwhile does the bookkeeping no take
+//!   needs: aging, the bound, and reclaiming stale lineages.
 //! - **release** (a connection ended): the lineage stays for its return;
 //!   with nothing pending it is forgotten, yet still recognised when it comes
 //!   back, since lineage ids are signed per history.
@@ -27,7 +31,8 @@
 //!   to the head of the ready FIFO, in order, for the next consumer: at least
 //!   once for tabs that vanished. A lineage whose stream ended with `[DONE]`
 //!   keeps them for its own return only, then drops them: the browser closed
-//!   on `[DONE]` and will not confirm.
+//!   on `[DONE]` and will not confirm. A lineage that lost its entries either
+//!   way is remembered for a while, so its return gets `resync`.
 //! - **aging**: entries a *live* lineage was handed more than a window ago
 //!   count as delivered (the connection would have been ended by the write
 //!   timeout had it not taken them), and a live lineage keeps at most
@@ -79,15 +84,6 @@ impl Lost {
             Lost::Trimmed => "trimmed",
         }
     }
-
-    pub(crate) fn from_reason(reason: &str) -> Option<Self> {
-        match reason {
-            "unknown" => Some(Lost::Unknown),
-            "epoch" => Some(Lost::Epoch),
-            "trimmed" => Some(Lost::Trimmed),
-            _ => None,
-        }
-    }
 }
 
 /// One connection of a lineage: what its takes and its release name.
@@ -108,6 +104,17 @@ pub(crate) struct Opened {
     pub(crate) lost: Option<Lost>,
 }
 
+/// Where a connection's take starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// The connection has written every entry numbered up to this.
+    pub(crate) after: u64,
+    /// Entries after `after` may be pending: after a reconnect, or a take
+    /// whose answer was lost. Otherwise the newest pending entry is the one
+    /// the connection wrote last, and a backend may skip looking.
+    pub(crate) replay: bool,
+}
+
 /// What a take returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Taken {
@@ -116,6 +123,8 @@ pub(crate) enum Taken {
         message: String,
         /// Another take would find a message at once.
         more: bool,
+        /// It was pending already (a replay): keep `replay` on.
+        replayed: bool,
     },
     Empty,
     /// This connection is no longer its lineage's current one (or the
@@ -271,23 +280,22 @@ impl KeyQueue {
         }
     }
 
-    /// The next message for `lease`'s connection, which has written
-    /// everything numbered up to `after`.
+    /// The next message for `lease`'s connection at `position`. (In
+    /// process looking for pending entries is cheap: it always looks.)
     pub(crate) fn take(
         &mut self,
         lease: Lease,
-        after: u64,
+        position: Position,
         now: Instant,
         limits: QueueLimits,
     ) -> Taken {
+        let after = position.after;
         let Some(state) = self.lineages.get_mut(&lease.lineage.nonce) else {
             return Taken::Refused;
         };
         if state.connection != Some(lease.connection) {
             return Taken::Refused;
         }
-        state.seen = now;
-        state.age(now, limits.retention);
         let at = state.pending.partition_point(|p| p.seq <= after);
         if let Some(entry) = state.pending.get(at) {
             let more = at + 1 < state.pending.len() || !self.ready.is_empty();
@@ -295,31 +303,50 @@ impl KeyQueue {
                 seq: entry.seq,
                 message: entry.message.clone(),
                 more,
+                replayed: true,
             };
             self.keep(now, limits);
             return taken;
         }
-        self.reclaim(now, limits);
-        self.keep(now, limits);
         let Some(message) = self.ready.pop_front() else {
             return Taken::Empty;
         };
         self.seq += 1;
         let seq = self.seq;
         let more = !self.ready.is_empty();
-        let Some(state) = self.lineages.get_mut(&lease.lineage.nonce) else {
-            unreachable!("reclaim never removes the lineage taking: it was just seen");
-        };
-        if state.pending.len() >= limits.max_len {
-            // Handed out `max_len` messages ago on a live connection.
-            state.pending.pop_front();
-        }
         state.pending.push_back(Pending {
             seq,
             handed_at: now,
             message: message.clone(),
         });
-        Taken::Message { seq, message, more }
+        self.keep(now, limits);
+        Taken::Message {
+            seq,
+            message,
+            more,
+            replayed: false,
+        }
+    }
+
+    /// Renews the lease of `lease`'s lineage (a live connection does so a
+    /// few times per retention window), ages and bounds its pending
+    /// entries, and reclaims those of stale lineages. False when the
+    /// connection is not its lineage's current one.
+    pub(crate) fn renew(&mut self, lease: Lease, now: Instant, limits: QueueLimits) -> bool {
+        let Some(state) = self.lineages.get_mut(&lease.lineage.nonce) else {
+            return false;
+        };
+        if state.connection != Some(lease.connection) {
+            return false;
+        }
+        state.seen = now;
+        state.age(now, limits.retention);
+        // Handed out `max_len` messages ago on a live connection: delivered.
+        let excess = state.pending.len().saturating_sub(limits.max_len);
+        state.pending.drain(..excess);
+        self.keep(now, limits);
+        self.reclaim(now, limits);
+        true
     }
 
     /// `lease`'s connection ended (after writing `[DONE]` when `done`).
@@ -430,6 +457,13 @@ mod tests {
         queue
     }
 
+    fn at(after: u64) -> Position {
+        Position {
+            after,
+            replay: true,
+        }
+    }
+
     fn message(taken: Taken) -> (u64, String) {
         match taken {
             Taken::Message { seq, message, .. } => (seq, message),
@@ -450,14 +484,14 @@ mod tests {
         let clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "b"], clock.now());
         let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let first = message(queue.take(opened.lease, 0, clock.now(), LIMITS));
+        let first = message(queue.take(opened.lease, at(0), clock.now(), LIMITS));
         // The answer never arrived: the same take returns the same entry.
         assert_eq!(
-            message(queue.take(opened.lease, 0, clock.now(), LIMITS)),
+            message(queue.take(opened.lease, at(0), clock.now(), LIMITS)),
             first
         );
         assert_eq!(
-            message(queue.take(opened.lease, first.0, clock.now(), LIMITS)).1,
+            message(queue.take(opened.lease, at(first.0), clock.now(), LIMITS)).1,
             "b"
         );
     }
@@ -469,7 +503,7 @@ mod tests {
         let first = queue.open(None, 1, 10, clock.now(), LIMITS);
         let mut after = 0;
         for _ in 0..3 {
-            after = message(queue.take(first.lease, after, clock.now(), LIMITS)).0;
+            after = message(queue.take(first.lease, at(after), clock.now(), LIMITS)).0;
         }
         // The browser read "a" only, then the connection died.
         let back = queue.open(Some(cursor(&first, 1)), 2, 11, clock.now(), LIMITS);
@@ -479,7 +513,7 @@ mod tests {
         let mut got = Vec::new();
         let mut after = back.after;
         while let Taken::Message { seq, message, .. } =
-            queue.take(back.lease, after, clock.now(), LIMITS)
+            queue.take(back.lease, at(after), clock.now(), LIMITS)
         {
             got.push(message);
             after = seq;
@@ -492,16 +526,16 @@ mod tests {
         let clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "b"], clock.now());
         let old = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let (seq, _) = message(queue.take(old.lease, 0, clock.now(), LIMITS));
+        let (seq, _) = message(queue.take(old.lease, at(0), clock.now(), LIMITS));
         let new = queue.open(Some(cursor(&old, seq)), 2, 11, clock.now(), LIMITS);
         assert_eq!(
-            queue.take(old.lease, seq, clock.now(), LIMITS),
+            queue.take(old.lease, at(seq), clock.now(), LIMITS),
             Taken::Refused
         );
         // Its release does not end the new connection either.
         queue.release(old.lease, false, clock.now(), LIMITS);
         assert_eq!(
-            message(queue.take(new.lease, seq, clock.now(), LIMITS)).1,
+            message(queue.take(new.lease, at(seq), clock.now(), LIMITS)).1,
             "b"
         );
     }
@@ -543,17 +577,19 @@ mod tests {
         let gone = queue.open(None, 1, 10, clock.now(), LIMITS);
         let mut after = 0;
         for _ in 0..2 {
-            after = message(queue.take(gone.lease, after, clock.now(), LIMITS)).0;
+            after = message(queue.take(gone.lease, at(after), clock.now(), LIMITS)).0;
         }
         queue.release(gone.lease, false, clock.now(), LIMITS);
         let next = queue.open(None, 2, 11, clock.now(), LIMITS);
-        let (seq, first) = message(queue.take(next.lease, 0, clock.now(), LIMITS));
+        let (seq, first) = message(queue.take(next.lease, at(0), clock.now(), LIMITS));
         assert_eq!(first, "c", "within the window the pending entries wait");
+        assert!(queue.renew(next.lease, clock.now(), LIMITS));
         clock.pass(LIMITS.retention);
+        assert!(queue.renew(next.lease, clock.now(), LIMITS));
         let mut got = Vec::new();
         let mut after = seq;
         while let Taken::Message { seq, message, .. } =
-            queue.take(next.lease, after, clock.now(), LIMITS)
+            queue.take(next.lease, at(after), clock.now(), LIMITS)
         {
             got.push(message);
             after = seq;
@@ -568,20 +604,21 @@ mod tests {
         let mut clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "[DONE]"], clock.now());
         let first = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let a = message(queue.take(first.lease, 0, clock.now(), LIMITS)).0;
-        message(queue.take(first.lease, a, clock.now(), LIMITS));
+        let a = message(queue.take(first.lease, at(0), clock.now(), LIMITS)).0;
+        message(queue.take(first.lease, at(a), clock.now(), LIMITS));
         queue.release(first.lease, true, clock.now(), LIMITS);
         // Back within the window: its replay still has `[DONE]`.
         let back = queue.open(Some(cursor(&first, a)), 2, 11, clock.now(), LIMITS);
         assert_eq!(
-            message(queue.take(back.lease, a, clock.now(), LIMITS)).1,
+            message(queue.take(back.lease, at(a), clock.now(), LIMITS)).1,
             "[DONE]"
         );
         queue.release(back.lease, true, clock.now(), LIMITS);
         clock.pass(LIMITS.retention);
         let other = queue.open(None, 3, 12, clock.now(), LIMITS);
+        assert!(queue.renew(other.lease, clock.now(), LIMITS));
         assert_eq!(
-            queue.take(other.lease, 0, clock.now(), LIMITS),
+            queue.take(other.lease, at(0), clock.now(), LIMITS),
             Taken::Empty,
             "nobody else gets a finished stream's messages"
         );
@@ -592,10 +629,11 @@ mod tests {
         let mut clock = Clock(Instant::now());
         let mut queue = queue_with(&["a"], clock.now());
         let live = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let mut after = message(queue.take(live.lease, 0, clock.now(), LIMITS)).0;
+        let mut after = message(queue.take(live.lease, at(0), clock.now(), LIMITS)).0;
         clock.pass(LIMITS.retention);
         assert!(queue.push("b".into(), clock.now(), LIMITS));
-        after = message(queue.take(live.lease, after, clock.now(), LIMITS)).0;
+        after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
+        assert!(queue.renew(live.lease, clock.now(), LIMITS));
         assert_eq!(
             queue.lineages[&1].pending.len(),
             1,
@@ -603,8 +641,9 @@ mod tests {
         );
         for n in 0..2 * LIMITS.max_len {
             assert!(queue.push(n.to_string(), clock.now(), LIMITS));
-            after = message(queue.take(live.lease, after, clock.now(), LIMITS)).0;
+            after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
         }
+        assert!(queue.renew(live.lease, clock.now(), LIMITS));
         assert_eq!(queue.lineages[&1].pending.len(), LIMITS.max_len);
     }
 

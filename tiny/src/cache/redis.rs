@@ -2,12 +2,19 @@
 //! `queue.rs` in Redis keys, so producers and consumers in different
 //! processes or machines share them.
 //!
-//! - Every key-queue change is one Lua script (`redis/*.lua`, each after
-//!   `redis/prelude.lua`), so it is atomic. A key's state lives under one
-//!   hash tag, `tiny:{<key>}:…`, so on Redis Cluster it all sits in one slot:
-//!   `meta` (epoch, tag secret, hand-out sequence), `ready` (list),
-//!   `lineages` (hash: current connection), `seen`, `gone` and `sent`
-//!   (sorted sets), and one `pending:<lineage>` sorted set per lineage.
+//! - Every key-queue change is one Lua script (`redis/*.lua`; the consumer
+//!   scripts after `redis/prelude.lua`), so it is atomic. A key's state
+//!   lives under one hash tag, `tiny:{<key>}:…`, so on Redis Cluster it all
+//!   sits in one slot: `meta` (epoch, tag secret, hand-out sequence),
+//!   `ready` (list), `lineages` (hash: current connection), `seen` and
+//!   `gone` (sorted sets), one `pending:<lineage>` sorted set per lineage,
+//!   and one `sent:<identity>` string per recent send. Everything lives a
+//!   queue TTL after its last use; identities for [`IDENTITY_HORIZON`].
+//! - The frequent scripts do the least: a send is 4 commands (identity,
+//!   push, expiry, wake-up), a take 4 (fence check, pop, number, record
+//!   pending); the lease renewal, aging, the bound and the reclaim of stale
+//!   lineages are a script of their own that a live connection runs a few
+//!   times per retention window. (`LPOP` with a count: Redis 6.2 or later.)
 //! - Why not Streams with a consumer group: a consumer group cannot fence an
 //!   older connection of a consumer, and `XAUTOCLAIM` cannot tell a live
 //!   consumer from a dead one (only idle time); both are the point here.
@@ -26,7 +33,7 @@ use futures_util::StreamExt as _;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::queue::{Lease, Lineage, Lost, Opened, Resume, Taken};
+use super::queue::{Lease, Lineage, Lost, Opened, Position, Resume, Taken};
 use super::wake::{Waiter, Wakers};
 use super::{QueueLimits, token};
 use crate::{Error, Result};
@@ -54,9 +61,10 @@ macro_rules! script {
     };
 }
 
-const SEND: &str = script!("redis/send.lua");
+const SEND: &str = include_str!("redis/send.lua");
 const OPEN: &str = script!("redis/open.lua");
-const TAKE: &str = script!("redis/take.lua");
+const TAKE: &str = include_str!("redis/take.lua");
+const RENEW: &str = script!("redis/renew.lua");
 const RELEASE: &str = script!("redis/release.lua");
 
 pub(crate) struct RedisBackend {
@@ -97,6 +105,7 @@ impl RedisBackend {
                 send: redis::Script::new(SEND),
                 open: redis::Script::new(OPEN),
                 take: redis::Script::new(TAKE),
+                renew: redis::Script::new(RENEW),
                 release: redis::Script::new(RELEASE),
             },
             sender: token::random(),
@@ -231,15 +240,16 @@ impl RedisBackend {
     /// identity for [`SEND_RETRY_FOR`].
     pub(crate) async fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let mut connection = self.connection().await?;
-        let names = QueueKeys::new(key, None);
         let n = self
             .sends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let identity = format!("{:016x}{n:x}", self.sender);
+        let names = QueueKeys::new(key);
+        let sent = names.sent(&identity);
         let mut retry = Retry::new(SEND_RETRY_FOR);
         let outcome = loop {
             let attempt = self
-                .send_once(&mut connection, key, &names, &message, &identity, limits)
+                .send_once(&mut connection, key, &names, &sent, &message, limits)
                 .await;
             match attempt {
                 Err(error) if retry.again(&error).await => {}
@@ -270,29 +280,27 @@ impl RedisBackend {
         }
     }
 
-    /// One run of the send script: 1 queued, 2 queued before under this
-    /// identity, -1 full.
+    /// One run of the send script, under the identity key `sent`: 1
+    /// queued, 2 queued before under this identity, -1 full.
     async fn send_once(
         &self,
         connection: &mut ConnectionManager,
         key: &str,
         names: &QueueKeys,
+        sent: &str,
         message: &str,
-        identity: &str,
         limits: QueueLimits,
     ) -> redis::RedisResult<i64> {
-        names
-            .invoke(&self.scripts.send, &limits)
-            .arg(hex(token::random()))
-            .arg(secret())
+        let mut invocation = self.scripts.send.key(&names.ready);
+        invocation
+            .key(sent)
             .arg(message)
-            .arg(identity)
+            .arg(millis(limits.ttl))
             .arg(millis(IDENTITY_HORIZON))
             .arg(limits.max_len)
             .arg(WAKE_CHANNEL)
-            .arg(key)
-            .invoke_async(connection)
-            .await
+            .arg(key);
+        invocation.invoke_async(connection).await
     }
 
     /// Starts a consumer connection; retried while the connection drops
@@ -305,7 +313,8 @@ impl RedisBackend {
     ) -> Result<Opened> {
         let mut connection = self.connection().await?;
         let (nonce, token) = (token::random(), token::random());
-        let names = QueueKeys::new(key, Some(resume.map_or(nonce, |r| r.lineage.nonce)));
+        let names = QueueKeys::new(key);
+        let pending_of = resume.map_or(nonce, |r| r.lineage.nonce);
         let history = (hex(token::random()), secret());
         let (cursor_epoch, cursor_lineage, cursor_tag, cursor_seq) = match resume {
             Some(r) => (
@@ -319,7 +328,7 @@ impl RedisBackend {
         let mut retry = Retry::new(OPEN_RETRY_FOR);
         let (epoch, lineage, tag, lost) = loop {
             let attempt = names
-                .invoke(&self.scripts.open, &limits)
+                .invoke(&self.scripts.open, pending_of, &limits)
                 .arg(&history.0)
                 .arg(&history.1)
                 .arg(hex(nonce))
@@ -336,7 +345,12 @@ impl RedisBackend {
                 Err(error) => return Err(self.error(error)),
             }
         };
-        let lost = Lost::from_reason(&lost);
+        let lost = match lost.as_str() {
+            "unknown" => Some(Lost::Unknown),
+            "epoch" => Some(Lost::Epoch),
+            "trimmed" => Some(Lost::Trimmed),
+            _ => None,
+        };
         let lineage = Lineage {
             nonce: unhex(&lineage)?,
             tag: unhex(&tag)?,
@@ -358,35 +372,50 @@ impl RedisBackend {
 
     /// One take; the consumer retries on error (a lost answer left the
     /// message pending for this lineage, where the retry finds it).
-    pub(crate) async fn take(
-        &self,
-        key: &str,
-        lease: Lease,
-        after: u64,
-        limits: QueueLimits,
-    ) -> Result<Taken> {
+    pub(crate) async fn take(&self, key: &str, lease: Lease, position: Position) -> Result<Taken> {
         let mut connection = self.connection().await?;
-        let names = QueueKeys::new(key, Some(lease.lineage.nonce));
-        let (status, seq, message, more) = names
-            .invoke(&self.scripts.take, &limits)
+        let names = QueueKeys::new(key);
+        let mut invocation = self.scripts.take.key(&names.meta);
+        invocation
+            .key(&names.ready)
+            .key(&names.lineages)
+            .key(names.pending(lease.lineage.nonce))
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
-            .arg(after)
-            .arg(limits.max_len)
-            .arg(WAKE_CHANNEL)
-            .arg(key)
+            .arg(position.after)
+            .arg(flag(position.replay))
+            .arg(unix_millis());
+        let (status, seq, message, more) = invocation
             .invoke_async::<(i64, u64, String, i64)>(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
         Ok(match status {
-            1 => Taken::Message {
+            1 | 2 => Taken::Message {
                 seq,
                 message,
                 more: more == 1,
+                replayed: status == 2,
             },
             0 => Taken::Empty,
             _ => Taken::Refused,
         })
+    }
+
+    /// Renews the lineage's lease; false when the connection is no longer
+    /// its lineage's current one.
+    pub(crate) async fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> Result<bool> {
+        let mut connection = self.connection().await?;
+        let renewed: i64 = QueueKeys::new(key)
+            .invoke(&self.scripts.renew, lease.lineage.nonce, &limits)
+            .arg(hex(lease.lineage.nonce))
+            .arg(hex(lease.connection))
+            .arg(limits.max_len)
+            .arg(WAKE_CHANNEL)
+            .arg(key)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(renewed >= 0)
     }
 
     /// Marks the connection ended, in its own task (called from a drop).
@@ -408,14 +437,14 @@ impl RedisBackend {
             let Ok(mut connection) = backend.connection().await else {
                 return;
             };
-            let names = QueueKeys::new(&key, Some(lease.lineage.nonce));
+            let names = QueueKeys::new(&key);
             let mut retry = Retry::new(Duration::from_secs(2));
             loop {
                 let attempt = names
-                    .invoke(&backend.scripts.release, &limits)
+                    .invoke(&backend.scripts.release, lease.lineage.nonce, &limits)
                     .arg(hex(lease.lineage.nonce))
                     .arg(hex(lease.connection))
-                    .arg(if done { "1" } else { "0" })
+                    .arg(flag(done))
                     .invoke_async::<i64>(&mut connection)
                     .await;
                 match attempt {
@@ -433,7 +462,7 @@ impl RedisBackend {
     pub(crate) async fn queue_len(&self, key: &str) -> Result<usize> {
         let mut connection = self.connection().await?;
         connection
-            .llen(QueueKeys::new(key, None).ready)
+            .llen(QueueKeys::new(key).ready)
             .await
             .map_err(|e| self.error(e))
     }
@@ -489,6 +518,7 @@ struct Scripts {
     send: redis::Script,
     open: redis::Script,
     take: redis::Script,
+    renew: redis::Script,
     release: redis::Script,
 }
 
@@ -499,14 +529,12 @@ struct QueueKeys {
     lineages: String,
     seen: String,
     gone: String,
-    sent: String,
-    /// The calling lineage's pending entries (`KEYS[7]`); none for a send.
-    pending: Option<String>,
-    pending_prefix: String,
+    /// `pending:<lineage>` follows.
+    base: String,
 }
 
 impl QueueKeys {
-    fn new(key: &str, lineage: Option<u64>) -> Self {
+    fn new(key: &str) -> Self {
         // `{` and `}` inside the tag would end it early; `%` keeps the
         // escape reversible.
         let mut tag = String::with_capacity(key.len());
@@ -519,38 +547,44 @@ impl QueueKeys {
             }
         }
         let base = format!("{QUEUE_PREFIX}{tag}}}:");
-        let pending_prefix = format!("{base}pending:");
         Self {
             meta: format!("{base}meta"),
             ready: format!("{base}ready"),
             lineages: format!("{base}lineages"),
             seen: format!("{base}seen"),
             gone: format!("{base}gone"),
-            sent: format!("{base}sent"),
-            pending: lineage.map(|l| format!("{pending_prefix}{}", hex(l))),
-            pending_prefix,
+            base,
         }
     }
 
-    /// `script` with this key's KEYS and the shared leading ARGV.
+    /// A lineage's pending entries.
+    fn pending(&self, lineage: u64) -> String {
+        format!("{}pending:{}", self.base, hex(lineage))
+    }
+
+    /// A send's identity, remembered for [`IDENTITY_HORIZON`].
+    fn sent(&self, identity: &str) -> String {
+        format!("{}sent:{identity}", self.base)
+    }
+
+    /// One of the consumer scripts that share `redis/prelude.lua`, with
+    /// its KEYS and leading ARGV.
     fn invoke<'a>(
         &self,
         script: &'a redis::Script,
+        lineage: u64,
         limits: &QueueLimits,
     ) -> redis::ScriptInvocation<'a> {
         let mut invocation = script.key(&self.meta);
         invocation
             .key(&self.ready)
             .key(&self.lineages)
+            .key(self.pending(lineage))
             .key(&self.seen)
             .key(&self.gone)
-            .key(&self.sent)
-            .arg(&self.pending_prefix)
+            .arg(format!("{}pending:", self.base))
             .arg(millis(limits.ttl))
             .arg(millis(limits.retention));
-        if let Some(pending) = &self.pending {
-            invocation.key(pending);
-        }
         invocation
     }
 }
@@ -592,6 +626,18 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// This process's clock, for the hand-out time of pending entries (aged
+/// out after a window of minutes: a skew between processes is harmless).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn flag(on: bool) -> &'static str {
+    if on { "1" } else { "0" }
 }
 
 fn hex(value: u64) -> String {
@@ -676,6 +722,13 @@ mod tests {
         retention: Duration::from_secs(60),
     };
 
+    fn at(after: u64) -> Position {
+        Position {
+            after,
+            replay: true,
+        }
+    }
+
     fn unique(name: &str) -> String {
         format!("{name}-{:016x}", token::random())
     }
@@ -688,7 +741,7 @@ mod tests {
     ) -> Vec<String> {
         let mut got = Vec::new();
         while let Taken::Message { seq, message, .. } =
-            backend.take(key, lease, after, LIMITS).await.unwrap()
+            backend.take(key, lease, at(after)).await.unwrap()
         {
             got.push(message);
             after = seq;
@@ -704,16 +757,20 @@ mod tests {
             backend.push(&key, m.into(), LIMITS).await.unwrap();
         }
         let opened = backend.open(&key, None, LIMITS).await.unwrap();
-        let first = backend.take(&key, opened.lease, 0, LIMITS).await.unwrap();
-        // Its answer never reached the stream: the retry gets the same entry.
-        assert_eq!(
-            backend.take(&key, opened.lease, 0, LIMITS).await.unwrap(),
-            first
-        );
+        let first = backend.take(&key, opened.lease, at(0)).await.unwrap();
         let Taken::Message { seq, message, .. } = first else {
             panic!("expected a message, got {first:?}");
         };
         assert_eq!(message, "a");
+        // Its answer never reached the stream: the retry gets the same entry.
+        let again = backend.take(&key, opened.lease, at(0)).await.unwrap();
+        let expected = Taken::Message {
+            seq,
+            message,
+            more: true,
+            replayed: true,
+        };
+        assert_eq!(again, expected);
         assert_eq!(take_all(&backend, &key, opened.lease, seq).await, ["b"]);
     }
 
@@ -722,13 +779,14 @@ mod tests {
         let backend = backend().await;
         let key = unique("send-twice");
         let mut connection = backend.connection().await.unwrap();
-        let names = QueueKeys::new(&key, None);
+        let names = QueueKeys::new(&key);
+        let sent = names.sent("id-1");
         let first = backend
-            .send_once(&mut connection, &key, &names, "m", "id-1", LIMITS)
+            .send_once(&mut connection, &key, &names, &sent, "m", LIMITS)
             .await
             .unwrap();
         let again = backend
-            .send_once(&mut connection, &key, &names, "m", "id-1", LIMITS)
+            .send_once(&mut connection, &key, &names, &sent, "m", LIMITS)
             .await
             .unwrap();
         assert_eq!((first, again), (1, 2));
@@ -743,11 +801,11 @@ mod tests {
             backend.push(&key, m.into(), LIMITS).await.unwrap();
         }
         let old = backend.open(&key, None, LIMITS).await.unwrap();
-        let Taken::Message { seq: a, .. } = backend.take(&key, old.lease, 0, LIMITS).await.unwrap()
+        let Taken::Message { seq: a, .. } = backend.take(&key, old.lease, at(0)).await.unwrap()
         else {
             panic!("a message");
         };
-        backend.take(&key, old.lease, a, LIMITS).await.unwrap();
+        backend.take(&key, old.lease, at(a)).await.unwrap();
         let resume = Resume {
             epoch: old.epoch,
             lineage: old.lease.lineage,
@@ -759,7 +817,7 @@ mod tests {
             (None, old.lease.lineage, a)
         );
         assert_eq!(
-            backend.take(&key, old.lease, a, LIMITS).await.unwrap(),
+            backend.take(&key, old.lease, at(a)).await.unwrap(),
             Taken::Refused
         );
         assert_eq!(take_all(&backend, &key, new.lease, a).await, ["b", "c"]);
@@ -809,7 +867,7 @@ mod tests {
         let mut after = 0;
         for _ in 0..2 {
             let Taken::Message { seq, .. } =
-                backend.take(&key, gone.lease, after, limits).await.unwrap()
+                backend.take(&key, gone.lease, at(after)).await.unwrap()
             else {
                 panic!("a message");
             };
@@ -818,7 +876,7 @@ mod tests {
         // Its connection died without a release: only the window frees them.
         let next = backend.open(&key, None, limits).await.unwrap();
         let Taken::Message { seq, message, .. } =
-            backend.take(&key, next.lease, 0, limits).await.unwrap()
+            backend.take(&key, next.lease, at(0)).await.unwrap()
         else {
             panic!("a message");
         };
@@ -831,7 +889,10 @@ mod tests {
                 tokio::time::Instant::now() < deadline,
                 "never reclaimed: {got:?}"
             );
-            match backend.take(&key, next.lease, after, limits).await.unwrap() {
+            // A live consumer renews its lease; that is when stale
+            // lineages are reclaimed.
+            assert!(backend.renew(&key, next.lease, limits).await.unwrap());
+            match backend.take(&key, next.lease, at(after)).await.unwrap() {
                 Taken::Message { seq, message, .. } => {
                     got.push(message);
                     after = seq;
@@ -853,9 +914,9 @@ mod tests {
 
     #[test]
     fn every_key_of_a_queue_shares_one_hash_tag() {
-        let names = QueueKeys::new("user:{42}%:updates", Some(7));
-        let pending = names.pending.as_ref().unwrap();
-        for name in [&names.meta, &names.ready, &names.lineages, pending] {
+        let names = QueueKeys::new("user:{42}%:updates");
+        let (pending, sent) = (names.pending(7), names.sent("x"));
+        for name in [&names.meta, &names.ready, &names.lineages, &pending, &sent] {
             assert!(
                 name.starts_with("tiny:{user:%7B42%7D%25:updates}:"),
                 "{name}"

@@ -14,7 +14,9 @@
 //! A consumer takes; when there is nothing, it waits for a wake-up (sent by
 //! every `send_key`) or, as a fallback, its poll period. The registration
 //! for the wake-up is armed *before* each take, so a message sent between a
-//! take that found nothing and the wait still wakes it.
+//! take that found nothing and the wait still wakes it. A live connection
+//! also renews its lineage's lease eight times per retention window (its
+//! wait is capped to that), so it is never taken for a tab that vanished.
 
 use std::fmt::Write as _;
 use std::pin::Pin;
@@ -28,7 +30,7 @@ use tokio::sync::futures::OwnedNotified;
 use super::response::{EventStream, Frame};
 use super::settings::{StreamOptions, last_event_id};
 use super::{DONE, Event};
-use crate::cache::{Cache, Lease, Lineage, Lost, Resume, Taken, Waiter};
+use crate::cache::{Cache, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
 use crate::{Error, Result};
 
 /// `#[sse(key = …)]`, after the template and the guard passed.
@@ -56,15 +58,17 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     };
     let ids = Ids::new(opened.epoch, opened.lease.lineage);
     let opening = match lost {
-        Some(lost) => Event::resync(lost.reason()),
+        Some(lost) => {
+            crate::metrics::resynced("key");
+            Event::resync(lost.reason())
+        }
         None => Event::default(),
     }
     .id(ids.id(opened.after));
-    // A live connection touches its lineage at least four times a window,
-    // so it is never mistaken for one that vanished.
-    let every = every
-        .min(cache.key_retention() / 4)
-        .max(Duration::from_millis(1));
+    // A waiting connection takes (and so renews its lease) at least as
+    // often as a lease must be renewed.
+    let renewal = cache.lease_renewal();
+    let every = every.min(renewal).max(Duration::from_millis(1));
     let armed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
     let consumer = Consumer {
         cache,
@@ -74,7 +78,12 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         every,
         lease: opened.lease,
         ids,
-        after: opened.after,
+        position: Position {
+            after: opened.after,
+            replay: true,
+        },
+        renewal,
+        renewed_at: tokio::time::Instant::now(),
         wait: false,
         ended: None,
     };
@@ -115,8 +124,13 @@ struct Consumer {
     every: Duration,
     lease: Lease,
     ids: Ids,
-    /// The last sequence this connection wrote (or the cursor's).
-    after: u64,
+    /// The last sequence this connection wrote (or the cursor's), and
+    /// whether entries after it may be pending for the lineage.
+    position: Position,
+    /// How often the lineage's lease is renewed, and when it last was (the
+    /// open counts).
+    renewal: Duration,
+    renewed_at: tokio::time::Instant,
     /// The last take found nothing more: wait before the next one.
     wait: bool,
     ended: Option<Ended>,
@@ -142,16 +156,43 @@ impl Consumer {
             self.armed
                 .set(Arc::clone(&self.waiter.notify).notified_owned());
             self.armed.as_mut().enable();
-            match self.cache.take(&self.key, self.lease, self.after).await {
-                Ok(Taken::Message { seq, message, more }) => {
-                    self.after = seq;
+            let started = tokio::time::Instant::now();
+            let taken = if started >= self.renewed_at + self.renewal {
+                match self.cache.renew(&self.key, self.lease).await {
+                    Ok(true) => {
+                        self.renewed_at = started;
+                        self.cache.take(&self.key, self.lease, self.position).await
+                    }
+                    Ok(false) => Ok(Taken::Refused),
+                    Err(error) => Err(error),
+                }
+            } else {
+                self.cache.take(&self.key, self.lease, self.position).await
+            };
+            match taken {
+                Ok(Taken::Message {
+                    seq,
+                    message,
+                    more,
+                    replayed,
+                }) => {
+                    // A new message is the newest pending entry: nothing
+                    // after it until the next lost answer or reconnect.
+                    self.position.after = seq;
+                    self.position.replay = replayed;
+                    if replayed {
+                        crate::metrics::replayed("key", 1);
+                    }
                     self.wait = !more;
                     if message == DONE {
                         self.ended = Some(Ended::Done);
                     }
                     return Some(Event::data(message).id(self.ids.id(seq)));
                 }
-                Ok(Taken::Empty) => self.wait = true,
+                Ok(Taken::Empty) => {
+                    self.position.replay = false;
+                    self.wait = true;
+                }
                 Ok(Taken::Refused) => {
                     self.ended = Some(Ended::Refused);
                     return None;
@@ -160,6 +201,8 @@ impl Consumer {
                     tracing::warn!(key = %self.key, %error, "key stream cannot read its queue; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(self.every);
+                    // The take may have run and its answer been lost.
+                    self.position.replay = true;
                     self.wait = false;
                 }
             }

@@ -1,9 +1,15 @@
--- open: ARGV[4..] new epoch, new secret, new lineage, connection token,
--- then the cursor: epoch ('' for none), lineage, tag, seq. KEYS[7] is the
--- cursor lineage's pending zset (the new lineage's without a cursor).
+-- open: KEYS[4] the cursor lineage's pending zset (the new lineage's
+-- without a cursor: the key is the one the lineage ends up with, since a
+-- cursor that is not honoured names no key worth touching but its own). ARGV[4..] new epoch, new secret, new lineage,
+-- connection token, then the cursor: epoch ('' for none), lineage, tag, seq.
 -- Returns {epoch, lineage, tag, why the cursor was not honoured or ''}.
 -- Running it twice (a lost answer) gives the same result.
-local epoch, secret = history(ARGV[4], ARGV[5])
+local known = redis.call('HMGET', meta, 'epoch', 'secret')
+local epoch, secret = known[1], known[2]
+if not (epoch and secret) then
+  epoch, secret = ARGV[4], ARGV[5]
+  start_history(epoch, secret)
+end
 local lineage, lost = ARGV[6], ''
 if ARGV[8] ~= '' then
   if ARGV[8] ~= epoch then
@@ -15,10 +21,11 @@ if ARGV[8] ~= '' then
   else
     -- Confirms exactly what this lineage was handed up to the cursor.
     lineage = ARGV[9]
-    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ARGV[11])
+    redis.call('ZREMRANGEBYSCORE', own, 1, ARGV[11])
   end
 end
 redis.call('HSET', lineages, lineage, ARGV[7])
-redis.call('ZADD', seen, now, lineage)
-keep(meta, lineages, seen)
+redis.call('ZADD', seen, clock(), lineage)
+redis.call('ZADD', own, 0, '0::')
+keep(meta, lineages, seen, own)
 return { epoch, lineage, tag(secret, lineage), lost }

@@ -1,30 +1,34 @@
--- Shared by every key-queue script (tiny/src/cache/redis.rs). Each script
--- runs atomically: a multi-step change is never seen half done.
+-- Shared by the infrequent consumer scripts (open, renew, release); send
+-- and take, the frequent ones, stand alone and make as few calls (and as
+-- little Lua garbage) as they can. Each script runs atomically: a
+-- multi-step change is never seen half done.
 --
 -- KEYS: the key's meta hash (epoch, secret, seq), ready list, lineage hash
 -- (lineage -> current connection token; '' once it ended, 'done' once it
--- ended after writing [DONE]), seen zset (lineage -> ms last seen), gone
--- zset (lineage -> ms its pending entries were given away), sent zset
--- (message identity -> ms queued), then the calling lineage's pending zset
--- (score: seq; member: "<seq>:<ms handed out>:<message>").
+-- ended after writing [DONE]), the calling lineage's pending zset (score:
+-- seq; member: "<seq>:<ms handed out>:<message>"; plus the member "0::" at
+-- score 0 from its open on, which carries the key's expiry so no take has
+-- to set it), seen zset (lineage -> ms last seen), gone zset (lineage -> ms
+-- its pending entries were given away).
 -- ARGV[1..3]: the prefix of pending zsets (reclaim names other lineages'
 -- ones: same hash tag, same slot), the queue TTL and the retention window
--- in ms. Time is the server's, so the clocks of the processes never matter.
-local meta, ready, lineages, seen, gone, sent = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- in ms. Leases and staleness use the server's time, so the clocks of the
+-- processes never matter; an entry's hand-out time, used only to age it
+-- out after minutes, is the taking process's.
+local meta, ready, lineages, own, seen, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local pending_prefix, ttl, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
--- The key's history: its epoch and the secret its lineage tags are signed
--- with, made when missing (first use, or first use after it expired).
-local function history(epoch, secret)
-  local known = redis.call('HMGET', meta, 'epoch', 'secret')
-  if known[1] and known[2] then
-    return known[1], known[2]
-  end
-  redis.call('DEL', ready, lineages, seen, gone, sent)
+local function clock()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- A new history, made by the first consumer (or the first after it
+-- expired): nothing of an earlier one's consumers survives. Messages sent
+-- meanwhile are kept: their list lives a TTL after its last send.
+local function start_history(epoch, secret)
+  redis.call('DEL', lineages, seen, gone)
   redis.call('HSET', meta, 'epoch', epoch, 'secret', secret, 'seq', 0)
-  return epoch, secret
 end
 
 local function tag(secret, lineage)
@@ -46,13 +50,13 @@ end
 
 -- Entries a live lineage was handed a window ago count as delivered: its
 -- connection would have been ended by the write timeout otherwise.
-local function age(pending)
+local function age(pending, now)
   for _ = 1, 100 do
-    local first = redis.call('ZRANGE', pending, 0, 0)
+    local first = redis.call('ZRANGEBYSCORE', pending, 1, '+inf', 'LIMIT', 0, 1)
     if #first == 0 then return end
     local _, at = fields(first[1])
     if at + window > now then return end
-    redis.call('ZREMRANGEBYRANK', pending, 0, 0)
+    redis.call('ZREM', pending, first[1])
   end
 end
 
@@ -60,13 +64,13 @@ end
 -- process died) give their pending entries back to the head of the ready
 -- list, in order; those of a lineage that ended on [DONE] are dropped. A
 -- lineage that had any is remembered in `gone`, so its return gets resync.
-local function reclaim()
+local function reclaim(now)
   local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', now - window, 'LIMIT', 0, 16)
   if #stale == 0 then return 0 end
   local back = {}
   for _, lineage in ipairs(stale) do
     local pending = pending_prefix .. lineage
-    local entries = redis.call('ZRANGE', pending, 0, -1)
+    local entries = redis.call('ZRANGEBYSCORE', pending, 1, '+inf')
     if #entries > 0 then
       redis.call('ZADD', gone, now, lineage)
       if redis.call('HGET', lineages, lineage) ~= 'done' then
@@ -89,7 +93,7 @@ local function reclaim()
   if excess > 0 then
     redis.call('ZREMRANGEBYRANK', gone, 0, excess - 1)
   end
-  keep(gone)
+  keep(gone, ready)
   return #back
 end
 

@@ -1,36 +1,34 @@
--- take: ARGV[4..] lineage, connection token, after, most pending entries,
--- wake channel, key. Returns {status, seq, message, more}: status -1 when
--- the connection is not its lineage's current one, 0 nothing to take, 1 a
--- message (more: 1 when another take would find one at once).
-local lineage = ARGV[4]
-if redis.call('HGET', lineages, lineage) ~= ARGV[5] then
+-- take, the most frequent consumer script: no helper functions, four
+-- commands when a message is there. KEYS: the key's meta hash, ready list,
+-- lineage hash, the lineage's pending zset (its expiry is kept by open and
+-- renew). ARGV: lineage, connection token, after, '1' to look for pending
+-- entries after `after` first (after a reconnect or a lost answer), the
+-- taking process's time in ms (for aging, minutes later).
+-- Returns {status, seq, message, more}: status -1 when the connection is
+-- not its lineage's current one, 0 nothing to take, 1 a new message, 2 a
+-- pending one (more: 1 when another take would find one at once).
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return { -1, 0, '', 0 }
 end
-redis.call('ZADD', seen, now, lineage)
-local pending = KEYS[7]
-age(pending)
--- First what this lineage was handed and this connection has not written
--- (after a lost answer, or replay after a reconnect).
-local found = redis.call('ZRANGEBYSCORE', pending, '(' .. ARGV[6], '+inf', 'LIMIT', 0, 2)
-if #found > 0 then
-  local seq, _, at = fields(found[1])
-  local more = (#found > 1 or redis.call('LLEN', ready) > 0) and 1 or 0
-  keep(meta, lineages, seen, pending)
-  return { 1, seq, string.sub(found[1], at), more }
+if ARGV[4] == '1' then
+  local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', 0, 2)
+  if #found > 0 then
+    local entry = found[1]
+    local a = string.find(entry, ':', 1, true)
+    local b = string.find(entry, ':', a + 1, true)
+    local more = (#found > 1 or redis.call('LLEN', KEYS[2]) > 0) and 1 or 0
+    return { 2, tonumber(string.sub(entry, 1, a - 1)), string.sub(entry, b + 1), more }
+  end
 end
-if reclaim() > 0 then
-  redis.call('PUBLISH', ARGV[8], ARGV[9])
-end
-keep(meta, lineages, seen)
-local message = redis.call('LPOP', ready)
-if not message then
+-- Two at most: whether a second is there is the `more` answer; it goes
+-- back to the head at once.
+local popped = redis.call('LPOP', KEYS[2], 2)
+if not popped then
   return { 0, 0, '', 0 }
 end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-if redis.call('ZCARD', pending) >= tonumber(ARGV[7]) then
-  -- Handed out that many messages ago on a live connection: delivered.
-  redis.call('ZREMRANGEBYRANK', pending, 0, 0)
+if #popped > 1 then
+  redis.call('LPUSH', KEYS[2], popped[2])
 end
-redis.call('ZADD', pending, seq, seq .. ':' .. now .. ':' .. message)
-keep(pending, ready)
-return { 1, seq, message, redis.call('LLEN', ready) > 0 and 1 or 0 }
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('ZADD', KEYS[4], seq, seq .. ':' .. ARGV[5] .. ':' .. popped[1])
+return { 1, seq, popped[1], #popped > 1 and 1 or 0 }
