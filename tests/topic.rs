@@ -386,3 +386,36 @@ async fn a_thousand_subscribers_in_one_process_share_its_connections() {
     }
     instance.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_a_deleted_stream_is_a_new_epoch() {
+    let url = redis_url();
+    let mut admin = redis_admin(&url).await;
+    let instance = on_redis(&url).await;
+    let job = unique("epoch");
+    let path = instance.url(&format!("/job-progress/{job}"));
+    let mut reader = open(&path, None).await;
+    start_job(&instance, &job, 2, 0).await;
+    let events = reader.until_end_within_deadline().await;
+    assert_eq!(steps(&events), ((1..=2).collect(), true));
+    let deleted: usize = redis::cmd("DEL")
+        .arg(format!("tiny:{{topic:job:{job}}}:stream"))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the topic's stream is where the layout says");
+    let mut back = open(&path, Some(&events[0].id)).await;
+    let first = back.next().await.expect("an event");
+    assert_eq!(first.event, "resync");
+    assert_eq!(first.data, r#"{"reason":"epoch"}"#);
+    // The stream made again by the next job is read in full.
+    start_job(&instance, &job, 3, 0).await;
+    let again = back.until_end_within_deadline().await;
+    assert_eq!(steps(&again), ((1..=3).collect(), true));
+    assert_ne!(
+        again[0].id.split('-').next(),
+        events[0].id.split('-').next(),
+        "another epoch"
+    );
+    instance.stop();
+}

@@ -600,15 +600,30 @@ async fn catch_up(backend: &Redis, in_use: &InUse) {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .last;
-        match backend.read(&in_use.names, Some(last)).await {
-            Ok(read) => {
-                let more = read.entries.len() >= READ_BATCH;
+        let epoch = in_use
+            .feed
+            .ring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch;
+        let read = match backend.read(&in_use.names, Some(last)).await {
+            // The stream was deleted or expired and made again: a new epoch,
+            // read from its start like a first subscription's.
+            Ok(read) if read.epoch != epoch => backend
+                .read(&in_use.names, None)
+                .await
+                .map(|read| (read, true)),
+            other => other.map(|read| (read, false)),
+        };
+        match read {
+            Ok((read, fresh)) => {
+                let more = !fresh && read.entries.len() >= READ_BATCH;
                 in_use
                     .feed
                     .ring
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .apply(read, backend.limits, false);
+                    .apply(read, backend.limits, fresh);
                 in_use.feed.wake.send_replace(());
                 if !more {
                     return;
