@@ -314,3 +314,54 @@ async fn the_pg_updates_page_shows_rows_as_they_are_inserted() {
     browser.close().await;
     server.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_on_a_job_page_both_reach_the_full_bar_and_done() {
+    const STEPS: u64 = 8;
+    let server = ExampleServer::start("job_progress", "127.0.0.1:0");
+    let browser = Browser::start().await;
+    let page = server.url(&format!("/job/{}", support::services::unique("tabs")));
+    let subscribed = "document.getElementById('status').textContent === 'waiting'";
+    browser.client.goto(&page).await.unwrap();
+    let first = browser.client.window().await.unwrap();
+    browser.wait_for("the first tab's stream", subscribed).await;
+    let second = browser.client.new_window(true).await.unwrap().handle;
+    browser
+        .client
+        .switch_to_window(second.clone())
+        .await
+        .unwrap();
+    browser.client.goto(&page).await.unwrap();
+    browser
+        .wait_for("the second tab's stream", subscribed)
+        .await;
+
+    // Both tabs subscribed: the job starts (as the Start button would).
+    let job = page.rsplit('/').next().unwrap();
+    let started = support::client()
+        .post(server.url(&format!("/jobs/{job}")))
+        .json(&json!({ "steps": STEPS, "delay_ms": 50 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+
+    for tab in [first, second] {
+        browser.client.switch_to_window(tab).await.unwrap();
+        browser
+            .wait_for(
+                "done",
+                "document.getElementById('status').textContent === 'done'",
+            )
+            .await;
+        assert_eq!(
+            browser
+                .eval("[document.getElementById('progress').value, document.getElementById('progress').max]")
+                .await,
+            json!([STEPS, STEPS]),
+            "every step reached this tab"
+        );
+    }
+    browser.close().await;
+    server.stop();
+}

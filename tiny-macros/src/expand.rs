@@ -55,6 +55,7 @@ pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
                     keyed(method, template, *every_ms, stream)
                 }
                 StreamMode::Pg { template, pg_key } => pg(method, template, *pg_key, stream),
+                StreamMode::Topic { template } => topic(method, template, stream),
             },
         };
         quote! {
@@ -206,6 +207,17 @@ fn pg(method: &VerbMethod, template: &[Part], pg_key: Span, stream: &Stream) -> 
         ::tiny::__private::pg_stream(target, #options).await
     };
     guarded(method, template, open)
+}
+
+fn topic(method: &VerbMethod, template: &[Part], stream: &Stream) -> TokenStream {
+    let options = options(stream);
+    guarded(
+        method,
+        template,
+        quote! {
+            ::tiny::__private::topic_stream(target, #options).await
+        },
+    )
 }
 
 fn options(stream: &Stream) -> TokenStream {

@@ -110,6 +110,9 @@ pub(crate) enum StreamMode {
     /// `pg_key` is where `pg` is written: a missing `postgres` feature is
     /// reported there.
     Pg { template: Vec<Part>, pg_key: Span },
+    /// The method is a guard; frames are the messages published to the
+    /// topic after the stream subscribed (or after its client's cursor).
+    Topic { template: Vec<Part> },
 }
 
 /// Default poll period, as `stream()` in the PHP original.

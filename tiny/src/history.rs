@@ -16,7 +16,7 @@
 //! than the bound finds a [`Gap::Trimmed`] and starts again from the head.
 //!
 //! The module knows nothing of HTTP, frames or PostgreSQL: the pg listener
-//! keeps one per channel, and other fan-outs (topics) can keep theirs.
+//! keeps one per channel, and the in-process topics one per topic.
 #![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 
 use std::collections::VecDeque;
@@ -138,6 +138,11 @@ impl<T> History<T> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether no entry is kept (all trimmed, or none written yet).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// The oldest entry kept, with the time it was written, when the next

@@ -59,6 +59,10 @@
 //! a cache key by [`sse().send_key(…)`](sse::Sse::send_key), each to exactly
 //! one consumer, in order; the method body runs first as a guard.
 //!
+//! `#[sse(topic = "job:<section>")]` streams the messages published to a
+//! topic by [`sse().publish(…)`](sse::Sse::publish), each to every
+//! subscriber, with a bounded history for streams that resume ([`topic`]).
+//!
 //! # Feature flags
 //!
 //! tiny's default build needs no server besides itself. Optional backends:
@@ -82,6 +86,8 @@
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
 //! | `TINY_QUEUE_TTL` | 86 400 | seconds unread messages live after their key's last send |
+//! | `TINY_TOPIC_HISTORY` | 1 000 | messages a topic keeps for streams that resume |
+//! | `TINY_TOPIC_TTL` | `10m` | how long a topic keeps a message; `30s`, `250ms` or bare seconds |
 //! | `DATABASE_URL` | unset | the PostgreSQL database pg streams listen on (feature `postgres`); checked at start-up when a pg stream is mounted |
 //! | `TINY_WRITE_TIMEOUT` | `30s` | a connection whose writes make no progress this long is ended ([`App::write_timeout`]); `5s`, `250ms`, `2m` or bare seconds |
 //! | `RUST_LOG` | `info` | the log filter ([`tracing_subscriber::EnvFilter`] syntax), logs on stderr |
@@ -102,6 +108,7 @@ mod metrics;
 pub mod pg;
 mod request;
 pub mod sse;
+pub mod topic;
 
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT};
 pub use axum::Json;

@@ -1,5 +1,5 @@
 //! `#[sse(...)]` on a verb method: where the stream's events come from
-//! (`poll`, `key` or `pg`) and its `keep_alive` and `retry` settings.
+//! (`poll`, `key`, `pg` or `topic`) and its `keep_alive` and `retry` settings.
 //!
 //! Arguments are read in two steps: each into its slot as written (so a
 //! repeated one is one error, whatever its value), then each value is checked.
@@ -16,7 +16,7 @@ use crate::model::{DEFAULT_KEY_POLL_MS, DEFAULT_POLL_MS, KeepAlive, Part, Stream
 use crate::template;
 
 /// The arguments `#[sse(...)]` accepts, in the order errors list them.
-const SSE_ARGS: [&str; 5] = ["poll", "key", "pg", "keep_alive", "retry"];
+const SSE_ARGS: [&str; 6] = ["poll", "key", "pg", "topic", "keep_alive", "retry"];
 
 /// The message of an `#[sse]` that no `#[controller]` impl consumed.
 pub(crate) fn sse_outside_controller(item: TokenStream) -> &'static str {
@@ -66,11 +66,13 @@ pub(super) fn take_sse_attributes(
     found
 }
 
-/// `poll = 5`, `key = "…"`, `pg = "…"`, `keep_alive = "30s"`, `retry = "2s"`.
+/// `poll = 5`, `key = "…"`, `pg = "…"`, `topic = "…"`, `keep_alive = "30s"`,
+/// `retry = "2s"`.
 fn sse_arguments(attr: &Attribute, diag: &Diagnostics) -> Stream {
     let mut poll = Attr::none(diag, "poll");
     let mut key = Attr::none(diag, "key");
     let mut pg = Attr::none(diag, "pg");
+    let mut topic = Attr::none(diag, "topic");
     let mut keep_alive = Attr::none(diag, "keep_alive");
     let mut retry = Attr::none(diag, "retry");
 
@@ -82,20 +84,24 @@ fn sse_arguments(attr: &Attribute, diag: &Diagnostics) -> Stream {
                     "poll" => poll.set(&meta.path, meta.value()?.parse::<Expr>()?),
                     "keep_alive" => keep_alive.set(&meta.path, meta.value()?.parse::<Expr>()?),
                     "retry" => retry.set(&meta.path, meta.value()?.parse::<Expr>()?),
-                    "key" | "pg" => {
+                    "key" | "pg" | "topic" => {
                         let value: Expr = meta.value()?.parse()?;
-                        let (source, other) = if name == "key" {
-                            (&mut key, &pg)
-                        } else {
-                            (&mut pg, &key)
-                        };
-                        if other.is_set() {
-                            diag.error_at(
+                        // The first source given wins; a second one is the error.
+                        let first = [("key", &key), ("pg", &pg), ("topic", &topic)]
+                            .into_iter()
+                            .find_map(|(other, slot)| slot.is_set().then_some(other));
+                        match first {
+                            Some(other) if other != name => diag.error_at(
                                 &meta.path,
-                                "`key` and `pg` cannot be combined: a stream has one source",
-                            );
-                        } else {
-                            source.set(&meta.path, value);
+                                format!(
+                                    "`{other}` and `{name}` cannot be combined: a stream has one source"
+                                ),
+                            ),
+                            _ => match name.as_str() {
+                                "key" => key.set(&meta.path, value),
+                                "pg" => pg.set(&meta.path, value),
+                                _ => topic.set(&meta.path, value),
+                            },
                         }
                     }
                     _ => return Err(meta.error(unknown_sse_argument(&name))),
@@ -123,6 +129,9 @@ fn sse_arguments(attr: &Attribute, diag: &Diagnostics) -> Stream {
         let channel = source_template("pg", &value, template::parse_channel, diag);
         (channel, path.span())
     });
+    let topic = topic
+        .get()
+        .map(|value| source_template("topic", &value, template::parse, diag));
     let keep_alive = keep_alive
         .get()
         .map_or(KeepAlive::App, |value| keep_alive_value(&value, diag));
@@ -134,14 +143,21 @@ fn sse_arguments(attr: &Attribute, diag: &Diagnostics) -> Stream {
             "`poll` has no meaning with `pg`: each notification is sent as it arrives; remove `poll`",
         );
     }
+    if let (Some(_), Some((poll_key, _))) = (&topic, &poll) {
+        diag.error_at(
+            poll_key,
+            "`poll` has no meaning with `topic`: each message is sent as it is published; remove `poll`",
+        );
+    }
     let poll = poll.map(|(_, ms)| ms);
-    let mode = match (key, pg) {
-        (Some(template), _) => StreamMode::Key {
+    let mode = match (key, pg, topic) {
+        (Some(template), _, _) => StreamMode::Key {
             template,
             every_ms: poll.unwrap_or(DEFAULT_KEY_POLL_MS),
         },
-        (None, Some((template, pg_key))) => StreamMode::Pg { template, pg_key },
-        (None, None) => StreamMode::Poll {
+        (None, Some((template, pg_key)), _) => StreamMode::Pg { template, pg_key },
+        (None, None, Some(template)) => StreamMode::Topic { template },
+        (None, None, None) => StreamMode::Poll {
             every_ms: poll.unwrap_or(DEFAULT_POLL_MS),
         },
     };
@@ -213,7 +229,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown `sse` argument `pol`; expected one of `poll`, `key`, `pg`, `keep_alive`, `retry`"
+                "unknown `sse` argument `pol`; expected one of `poll`, `key`, `pg`, `topic`, `keep_alive`, `retry`"
             ]
         );
     }
@@ -252,6 +268,8 @@ mod tests {
             quote::quote!(key = "user:<id>"),
             quote::quote!(key = user),
             quote::quote!(pg = ""),
+            quote::quote!(topic = "job:<id>"),
+            quote::quote!(topic = 5),
             quote::quote!(
                 pg = "a_channel_name_far_longer_than_any_name_postgresql_keeps_whole_<slug>"
             ),
@@ -301,6 +319,10 @@ mod tests {
                 fn put(&self) {}
                 #[sse(retry = "1s", retry = -1)]
                 fn patch(&self) -> Option<String> { None }
+                #[sse(topic = "a", key = "b")]
+                fn delete(&self) {}
+                #[sse(topic = "a", poll = 5)]
+                fn options(&self) {}
             }
         });
         assert_eq!(
@@ -311,6 +333,8 @@ mod tests {
                 "`poll` has no meaning with `pg`: each notification is sent as it arrives; remove `poll`",
                 // The repeated one is to be removed: its value is not checked.
                 "`retry` is given twice",
+                "`topic` and `key` cannot be combined: a stream has one source",
+                "`poll` has no meaning with `topic`: each message is sent as it is published; remove `poll`",
             ]
         );
     }

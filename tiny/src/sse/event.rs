@@ -117,6 +117,11 @@ impl Event {
         self.data.as_deref()
     }
 
+    /// The event name, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+
     /// True for the [`DONE`] sentinel: data exactly `[DONE]`, no event name.
     pub fn is_done(&self) -> bool {
         self.event.is_none() && self.data.as_deref() == Some(DONE)

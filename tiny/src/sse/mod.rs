@@ -1,12 +1,15 @@
 //! Server-Sent Events: the [`sse()`](crate::sse()) handle, [`Event`], and the stream modes.
 //!
-//! Three ways to feed a stream, as in the PHP original:
+//! Four ways to feed a stream, the first three as in the PHP original:
 //!
 //! - **poll**: a function called at once, then every period
 //!   ([`Sse::stream`], `#[sse(poll = 5)]`);
-//! - **key**: messages queued under a cache key by any task or process;
+//! - **key**: messages queued under a cache key by any task or process,
+//!   each to one consumer;
 //! - **pg**: PostgreSQL `NOTIFY` on a channel (`Sse::stream_pg`,
-//!   `#[sse(pg = "user_updates")]`, with the `postgres` feature).
+//!   `#[sse(pg = "user_updates")]`, with the `postgres` feature);
+//! - **topic**: messages published to a topic, each to every subscriber
+//!   ([`Sse::publish`], [`Sse::stream_topic`], `#[sse(topic = "job:<section>")]`).
 //!
 //! Every mode ends in the same [`EventStream`] response: WHATWG framing,
 //! `Content-Type: text/event-stream`, `Cache-Control: no-store`,
@@ -23,6 +26,7 @@ mod poll;
 mod response;
 mod settings;
 mod template;
+mod topic;
 
 use std::future::Future;
 use std::time::Duration;
@@ -44,6 +48,7 @@ pub(crate) mod glue {
     pub use crate::sse::poll::poll_stream;
     pub use crate::sse::settings::StreamOptions;
     pub use crate::sse::template::template;
+    pub use crate::sse::topic::topic_stream;
     pub use tiny_syntax::template::Part;
 
     /// Without the `postgres` feature `#[sse(pg = …)]` is a compile error
@@ -172,6 +177,60 @@ impl Sse {
         every: Duration,
     ) -> crate::Result<EventStream> {
         key::stream(key.into(), every).await
+    }
+
+    /// Publishes `data` to `topic`: every stream subscribed to it
+    /// (`#[sse(topic = …)]`, [`stream_topic`](Self::stream_topic)) gets it,
+    /// in publish order, with an id, and the topic's history keeps it for
+    /// streams that resume (the last 1 000 messages of the last 10 min by
+    /// default: `TINY_TOPIC_HISTORY`, `TINY_TOPIC_TTL`). `data` is anything
+    /// [`IntoEvent`]: a `String` or `&str`, a `serde_json::Value`, or an
+    /// [`Event`] for a named event (its name and data are sent; its id is
+    /// replaced by the message's own). [`DONE`] ends every subscriber's
+    /// stream.
+    ///
+    /// Fails when the topic is empty, the data is over 64 KiB, the event's
+    /// name holds a line break, or `TINY_TOPIC_HISTORY`/`TINY_TOPIC_TTL`
+    /// are malformed. Topics live in this process (see [`crate::topic`]).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> tiny::Result<()> {
+    /// use serde_json::json;
+    /// use tiny::sse::Event;
+    ///
+    /// let step = Event::json(&json!({ "step": 1, "of": 10 }))?.event("progress");
+    /// tiny::sse().publish("job:42", step).await?;
+    /// tiny::sse().publish("job:42", tiny::sse::DONE).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn publish(&self, topic: &str, data: impl IntoEvent) -> crate::Result<()> {
+        topic::publish(topic, data).await
+    }
+
+    /// Topic mode: streams every message [published](Self::publish) to
+    /// `topic` from now on, in order, each with an `id:`; [`DONE`] ends the
+    /// response. Called while tiny answers a request, the stream resumes
+    /// from the request's `Last-Event-ID` header or `?lastEventId=`: it
+    /// first replays the messages after it from the topic's history, or
+    /// starts with `event: resync` when they are no longer kept. A client
+    /// that reads so slowly that the history moves past it gets
+    /// `event: resync` and goes on from the newest message.
+    ///
+    /// ```
+    /// use tiny::prelude::*;
+    ///
+    /// #[controller]
+    /// pub struct JobProgress;
+    ///
+    /// #[controller]
+    /// impl JobProgress {
+    ///     async fn get(&self, req: &Request) -> tiny::Result<EventStream> {
+    ///         tiny::sse().stream_topic(format!("job:{}", req.path().section)).await
+    ///     }
+    /// }
+    /// ```
+    pub async fn stream_topic(&self, topic: impl Into<String>) -> crate::Result<EventStream> {
+        topic::stream(&topic.into()).await
     }
 
     /// pg mode: each `NOTIFY` on `channel` is one frame, served from the
