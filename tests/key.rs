@@ -134,6 +134,7 @@ on_both_backends!(
     an_older_connection_takes_nothing_once_its_lineage_reconnected,
     a_cursor_that_cannot_be_honoured_opens_with_resync,
     a_connection_cut_before_its_first_message_comes_back_recognised,
+    a_stalled_reader_is_ended_by_the_write_timeout_and_its_lineage_resumes_with_nothing_lost,
 );
 
 async fn every_message_reaches_exactly_one_of_four_consumers(backend: Backend) {
@@ -1140,4 +1141,67 @@ async fn every_redis_connection_killed_again_and_again_loses_nothing() {
     }
     assert_fifo_per_producer(&consumed);
     forget_queue(&mut redis_admin(&url).await, &key).await;
+}
+
+/// A consumer reads a few messages, then stops reading: once the socket
+/// buffers are full the write timeout ends its connection. What it was
+/// handed but never read stays pending for its lineage, and its return with
+/// the last id it read gets exactly the rest, in order.
+async fn a_stalled_reader_is_ended_by_the_write_timeout_and_its_lineage_resumes_with_nothing_lost(
+    backend: Backend,
+) {
+    const MESSAGES: usize = 300;
+    install(backend, MESSAGES).await;
+    let server = TestServer::start(
+        tiny::App::empty()
+            .mount::<Queue>()
+            .write_timeout(Duration::from_millis(500)),
+    )
+    .await;
+    let section = unique("stalled");
+    let key = format!("test:{section}");
+    // 64 KiB each: far more than the socket buffers hold.
+    let expected: Vec<String> = (0..MESSAGES)
+        .map(|n| format!("{n:04}:{}", "x".repeat(64 * 1024)))
+        .collect();
+    for message in &expected {
+        send(&key, message).await;
+    }
+    let mut stalled = server.events(&format!("/queue/{section}")).await;
+    let mut read = Vec::new();
+    let mut last_id = String::new();
+    while read.len() < 3 {
+        let event = stalled.next().await.expect("a message");
+        if !event.data.is_empty() {
+            read.push(event.data.clone());
+        }
+        last_id = event.id.clone();
+    }
+    // Reads nothing more: the server must end it, not hold it.
+    eventually("the stalled stream is ended", || {
+        tiny::sse::live_streams() == 0
+    })
+    .await;
+    drop(stalled);
+
+    let response = client()
+        .get(server.url(&format!("/queue/{section}")))
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    let mut resumed = support::EventReader::new(response);
+    while read.len() < MESSAGES {
+        let event = resumed.next().await.expect("the rest of the messages");
+        assert_ne!(event.event, "resync", "the lineage was not recognised");
+        if !event.data.is_empty() {
+            read.push(event.data);
+        }
+    }
+    let lost = expected.iter().filter(|m| !read.contains(m)).count();
+    let unique: HashSet<&String> = read.iter().collect();
+    let duplicated = read.len() - unique.len();
+    println!("{backend:?}: {MESSAGES} sent, {lost} lost, {duplicated} duplicated");
+    assert_eq!((lost, duplicated), (0, 0));
+    assert!(read == expected, "out of order");
 }
