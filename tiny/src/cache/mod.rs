@@ -77,6 +77,8 @@ pub(crate) fn queue_full(key: &str, max_len: usize) -> Error {
              raise TINY_QUEUE_MAX_LEN or start a consumer"
         ),
     )
+    // Written for the producer: it names the setting, and no internal detail.
+    .exposed()
 }
 
 #[derive(Debug)]
