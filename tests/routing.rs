@@ -723,3 +723,12 @@ async fn app_layers_wrap_pages_and_streams_and_serve_still_shuts_down() {
         .await
         .expect("tiny's serve and shutdown are kept");
 }
+
+#[test]
+fn a_malformed_setting_is_an_error_from_try_router_and_a_logged_default_from_router() {
+    let app = App::empty().mount::<WhoAmI>().cors(["not-an-origin"]);
+    let error = app.try_router().expect_err("a malformed origin");
+    assert!(error.message().contains("not-an-origin"), "{error}");
+    // Nesting users get a router with no cross origin allowed, not a panic.
+    let _router = app.router();
+}

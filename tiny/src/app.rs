@@ -32,7 +32,7 @@ use tower_service::Service;
 use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::cors::Cors;
-use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, MAX_HEAD_BYTES};
+use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, Limits, MAX_HEAD_BYTES};
 use crate::sse::{StreamCaps, StreamDefaults};
 use crate::{Error, Result};
 
@@ -369,13 +369,25 @@ impl App {
     /// The routes of every controller, as an `axum::Router` to serve or to
     /// nest in an existing axum app with its own layers.
     ///
+    /// A malformed `TINY_…` limit or `TINY_CORS_ORIGINS` is logged and its
+    /// default used (no cross origin allowed); [`App::try_router`] returns
+    /// it as an error instead, and [`App::serve`] refuses to start.
+    ///
     /// # Panics
     ///
     /// When two different controllers claim the same path, like axum's own
     /// router does for overlapping routes; [`App::try_router`] returns that
     /// as an error instead.
     pub fn router(&self) -> Router {
-        match self.try_router() {
+        let limits = self.limits.resolve().unwrap_or_else(|error| {
+            tracing::error!(%error, "using the default limits");
+            Limits::default()
+        });
+        let cors = self.resolve_cors().unwrap_or_else(|error| {
+            tracing::error!(%error, "allowing no cross origin");
+            Cors::default()
+        });
+        match self.routes(&limits, cors) {
             Ok(router) => router,
             Err(error) => panic!("{error}"),
         }
@@ -384,13 +396,21 @@ impl App {
     /// [`App::router`], with two controllers on one path, or a malformed
     /// `TINY_…` limit, as an `Err`.
     pub fn try_router(&self) -> Result<Router> {
-        let limits = self.limits.resolve()?;
+        self.routes(&self.limits.resolve()?, self.resolve_cors()?)
+    }
+
+    /// The builder's origins, else `TINY_CORS_ORIGINS`.
+    fn resolve_cors(&self) -> Result<Cors> {
+        match &self.cors {
+            Some(origins) => Cors::parse(&origins.join(","), "App::cors"),
+            None => Cors::from_env(),
+        }
+    }
+
+    /// The router; fails only when two controllers claim one path.
+    fn routes(&self, limits: &Limits, cors: Cors) -> Result<Router> {
         let mut streams = self.defaults.clone();
         streams.caps = StreamCaps::new(limits.max_streams, limits.max_streams_per_ip);
-        let cors = match &self.cors {
-            Some(origins) => Cors::parse(&origins.join(","), "App::cors")?,
-            None => Cors::from_env()?,
-        };
         let serving = Arc::new(Serving {
             streams,
             body_limit: self.body_limit,

@@ -23,8 +23,8 @@
 mod memory;
 mod queue;
 #[cfg(feature = "redis")]
-mod redis;
-mod token;
+pub(crate) mod redis;
+pub(crate) mod token;
 mod wake;
 
 use std::future::Future;

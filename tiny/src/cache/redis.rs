@@ -45,7 +45,7 @@ const WAKE_CHANNEL: &str = "tiny:sse:wake";
 const QUEUE_PREFIX: &str = "tiny:{";
 /// A command that takes longer is an error, so a dead server never hangs a stream.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The wake subscription reconnects with a capped exponential backoff.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long `send_key` retries a send whose connection dropped.
@@ -123,21 +123,7 @@ impl RedisBackend {
     async fn connection(&self) -> Result<ConnectionManager> {
         let connection = self
             .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(2);
-                ConnectionManager::new_with_config(self.client.clone(), config)
-                    .await
-                    .map_err(|e| {
-                        Error::unavailable(
-                            format!("cannot reach Redis at {}: {e}", self.shown_url),
-                            1,
-                        )
-                        .with_source(e)
-                    })
-            })
+            .get_or_try_init(|| connect(&self.client, &self.shown_url))
             .await?;
         Ok(connection.clone())
     }
@@ -669,8 +655,22 @@ fn escape_glob(prefix: &str) -> String {
     escaped
 }
 
+/// A multiplexed connection that reconnects by itself, with the timeouts
+/// every Redis command of tiny shares (the cache's and the topics').
+pub(crate) async fn connect(client: &redis::Client, shown_url: &str) -> Result<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(2);
+    ConnectionManager::new_with_config(client.clone(), config)
+        .await
+        .map_err(|e| {
+            Error::unavailable(format!("cannot reach Redis at {shown_url}: {e}"), 1).with_source(e)
+        })
+}
+
 /// `redis://user:secret@host` → `redis://user:***@host`.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];

@@ -34,17 +34,17 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Delivery, Message, Resync};
+use crate::cache::redis::{CONNECT_TIMEOUT, connect, redact};
+use crate::cache::token;
 use crate::history::Limits;
 use crate::{Error, Result};
 
 const PUBLISH: &str = include_str!("redis/publish.lua");
 const READ: &str = include_str!("redis/read.lua");
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Entries read per round trip when catching up.
 const READ_BATCH: usize = 1000;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -168,21 +168,7 @@ impl Redis {
     async fn connection(&self) -> Result<ConnectionManager> {
         let connection = self
             .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(2);
-                ConnectionManager::new_with_config(self.client.clone(), config)
-                    .await
-                    .map_err(|e| {
-                        Error::unavailable(
-                            format!("cannot reach Redis at {}: {e}", self.shown_url),
-                            1,
-                        )
-                        .with_source(e)
-                    })
-            })
+            .get_or_try_init(|| connect(&self.client, &self.shown_url))
             .await?;
         Ok(connection.clone())
     }
@@ -327,21 +313,7 @@ fn stopped() -> Error {
 
 /// A random epoch, never 0 (0 stands for "before the stream existed").
 fn new_epoch() -> u64 {
-    use std::hash::{BuildHasher as _, RandomState};
-    RandomState::new()
-        .hash_one(std::time::SystemTime::now())
-        .max(1)
-}
-
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    token::random().max(1)
 }
 
 /// The local copy of one topic, shared by its local subscribers.
