@@ -797,6 +797,13 @@ async fn a_cursor_that_cannot_be_honoured_opens_with_resync(backend: Backend) {
         (forged.as_str(), "unknown", false),
         (foreign.as_str(), "epoch", false),
     ] {
+        // A stream of another lineage on this key that the server has not
+        // yet seen closed could take the live message below (and keep it
+        // pending for that lineage): wait until every earlier one is gone.
+        eventually("the earlier streams to end", || {
+            tiny::sse::live_streams() == 0
+        })
+        .await;
         let mut stream = if in_query {
             Connection::open(server.addr, &format!("{path}?lastEventId={cursor}"), "").await
         } else {
