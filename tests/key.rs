@@ -124,6 +124,8 @@ on_both_backends!(
     falsy_values_are_delivered,
     done_is_sent_then_the_response_ends,
     a_full_queue_refuses_the_send,
+    a_message_over_the_cap_is_413_and_queues_nothing,
+    a_queue_past_its_byte_cap_refuses_the_send_and_drops_nothing,
     bad_sections_are_400_and_take_nothing,
     a_consumer_that_left_takes_nothing,
     a_send_wakes_the_consumer_before_its_poll_period,
@@ -262,6 +264,45 @@ async fn a_full_queue_refuses_the_send(backend: Backend) {
         3,
         "nothing dropped"
     );
+}
+
+async fn a_message_over_the_cap_is_413_and_queues_nothing(backend: Backend) {
+    install(backend, 100).await;
+    let key = format!("test:{}", unique("too-big"));
+    let max = tiny::sse::DEFAULT_MESSAGE_MAX_BYTES;
+    let error = tiny::sse()
+        .send_key(&key, "x".repeat(max + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 413);
+    assert!(
+        error.message().contains("TINY_MESSAGE_MAX_BYTES"),
+        "{error}"
+    );
+    assert_eq!(tiny::cache().queue_len(&key).await.unwrap(), 0);
+    send(&key, "x".repeat(max)).await;
+    assert_eq!(tiny::cache().queue_len(&key).await.unwrap(), 1);
+}
+
+async fn a_queue_past_its_byte_cap_refuses_the_send_and_drops_nothing(backend: Backend) {
+    install_with(backend, tiny::cache::Cache::builder().queue_max_bytes(1000)).await;
+    let server = server().await;
+    let section = unique("bytes");
+    let key = format!("test:{section}");
+    let expected: Vec<String> = (0..10).map(|n| format!("{n}{}", "x".repeat(99))).collect();
+    for message in &expected {
+        send(&key, message).await;
+    }
+    let error = tiny::sse().send_key(&key, "y").await.unwrap_err();
+    assert_eq!(error.status(), 503);
+    assert!(error.message().contains("TINY_QUEUE_MAX_BYTES"), "{error}");
+    let mut reader = server.events(&format!("/queue/{section}")).await;
+    for message in &expected {
+        assert_eq!(&reader.data().await, message);
+    }
+    // Read: the room is back.
+    send(&key, "after").await;
+    assert_eq!(reader.data().await, "after");
 }
 
 async fn bad_sections_are_400_and_take_nothing(backend: Backend) {
@@ -1158,7 +1199,13 @@ async fn a_stalled_reader_is_ended_by_the_write_timeout_and_its_lineage_resumes_
     backend: Backend,
 ) {
     const MESSAGES: usize = 300;
-    install(backend, MESSAGES).await;
+    install_with(
+        backend,
+        tiny::cache::Cache::builder()
+            .queue_max_len(MESSAGES)
+            .queue_max_bytes(MESSAGES * tiny::sse::DEFAULT_MESSAGE_MAX_BYTES),
+    )
+    .await;
     let server = TestServer::start(
         tiny::App::empty()
             .mount::<Queue>()
@@ -1167,9 +1214,10 @@ async fn a_stalled_reader_is_ended_by_the_write_timeout_and_its_lineage_resumes_
     .await;
     let section = unique("stalled");
     let key = format!("test:{section}");
-    // 64 KiB each: far more than the socket buffers hold.
+    // 64 KiB each, the most a message may hold: far more than the socket
+    // buffers hold.
     let expected: Vec<String> = (0..MESSAGES)
-        .map(|n| format!("{n:04}:{}", "x".repeat(64 * 1024)))
+        .map(|n| format!("{n:04}:{}", "x".repeat(64 * 1024 - 5)))
         .collect();
     for message in &expected {
         send(&key, message).await;

@@ -94,6 +94,8 @@ pub struct App {
     metrics: Option<SocketAddr>,
     /// `None`: `TINY_ADDR`, else [`DEFAULT_ADDR`].
     addr: Option<SocketAddr>,
+    /// `None`: `TINY_MESSAGE_MAX_BYTES`, else the default.
+    message_max_bytes: Option<usize>,
     /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
     /// safe: a layer only builds services, so a panic while applying one
     /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
@@ -143,6 +145,7 @@ impl App {
             cors: None,
             metrics: None,
             addr: None,
+            message_max_bytes: None,
             layers: Vec::new(),
         }
     }
@@ -270,6 +273,19 @@ impl App {
             .push(AssertUnwindSafe(Arc::new(move |router: Router| {
                 router.layer(layer.clone())
             })));
+        self
+    }
+
+    /// The largest message, in bytes, `send_key` and `publish` accept in
+    /// this process (default 64 KiB, or `TINY_MESSAGE_MAX_BYTES`); a larger
+    /// one is refused with 413. Applies from when the app builds its router
+    /// ([`App::serve`], [`App::run`], [`App::router`]).
+    ///
+    /// ```
+    /// let app = tiny::App::new().message_max_bytes(16 * 1024);
+    /// ```
+    pub fn message_max_bytes(mut self, bytes: usize) -> Self {
+        self.message_max_bytes = Some(bytes.max(1));
         self
     }
 
@@ -409,6 +425,9 @@ impl App {
 
     /// The router; fails only when two controllers claim one path.
     fn routes(&self, limits: &Limits, cors: Cors) -> Result<Router> {
+        if let Some(bytes) = self.message_max_bytes {
+            crate::sse::set_message_max_bytes(bytes);
+        }
         let mut streams = self.defaults.clone();
         streams.caps = StreamCaps::new(limits.max_streams, limits.max_streams_per_ip);
         let serving = Arc::new(Serving {
@@ -589,6 +608,9 @@ impl App {
     /// before serving so a misconfiguration fails at start-up, not on the
     /// first request: `DATABASE_URL` for a pg stream.
     fn check_environment(&self) -> Result<()> {
+        if self.message_max_bytes.is_none() {
+            crate::sse::message_max_from_env()?;
+        }
         #[cfg(feature = "postgres")]
         if let Some(controller) = self.controllers.iter().find(|c| c.uses_postgres) {
             crate::pg::check_database_url().map_err(|error| {

@@ -45,20 +45,66 @@ pub(crate) struct MemoryBackend {
     values: moka::sync::Cache<String, Entry>,
     queues: Mutex<QueueMap>,
     wakers: Arc<Wakers>,
+    /// Bytes of values and queued messages together: values are evicted
+    /// past it (moka weighs them), sends are refused.
+    max_bytes: usize,
 }
 
 #[derive(Default)]
 struct QueueMap {
     queues: HashMap<String, KeyQueue>,
     operations: u64,
+    /// Bytes of the messages every history holds (ready and pending):
+    /// kept by [`QueueMap::update`] around each change.
+    held_bytes: usize,
 }
 
 impl QueueMap {
+    /// Runs `change` on `key`'s history (a new one when it has none or it
+    /// expired), keeping the byte total.
+    fn update<R>(
+        &mut self,
+        key: &str,
+        now: Instant,
+        limits: QueueLimits,
+        change: impl FnOnce(&mut KeyQueue) -> R,
+    ) -> R {
+        let queue = self.history(key, now, limits);
+        let before = queue.held_bytes();
+        let result = change(queue);
+        let after = queue.held_bytes();
+        self.held_bytes = self.held_bytes + after - before;
+        result
+    }
+
+    /// [`QueueMap::update`] on an existing, unexpired history only.
+    fn update_existing<R>(
+        &mut self,
+        key: &str,
+        now: Instant,
+        change: impl FnOnce(&mut KeyQueue) -> R,
+    ) -> Option<R> {
+        let queue = self.queues.get_mut(key).filter(|q| !q.expired(now))?;
+        let before = queue.held_bytes();
+        let result = change(queue);
+        let after = queue.held_bytes();
+        self.held_bytes = self.held_bytes + after - before;
+        Some(result)
+    }
+
     /// `key`'s history, a new one when it has none or it expired.
     fn history(&mut self, key: &str, now: Instant, limits: QueueLimits) -> &mut KeyQueue {
         self.operations += 1;
         if self.operations % SWEEP_EVERY == 0 {
-            self.queues.retain(|_, queue| !queue.expired(now));
+            let mut freed = 0;
+            self.queues.retain(|_, queue| {
+                let keep = !queue.expired(now);
+                if !keep {
+                    freed += queue.held_bytes();
+                }
+                keep
+            });
+            self.held_bytes -= freed;
         }
         // Looked up first: a key is allocated only for a new history.
         if !self.queues.contains_key(key) {
@@ -67,6 +113,7 @@ impl QueueMap {
         }
         let queue = self.queues.get_mut(key).expect("inserted above");
         if queue.expired(now) {
+            self.held_bytes -= queue.held_bytes();
             *queue = KeyQueue::new(now, limits);
         }
         queue
@@ -74,14 +121,18 @@ impl QueueMap {
 }
 
 impl MemoryBackend {
-    pub(crate) fn new(capacity: u64) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self {
             values: moka::sync::Cache::builder()
-                .max_capacity(capacity)
+                .max_capacity(max_bytes as u64)
+                .weigher(|key: &String, entry: &Entry| {
+                    u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+                })
                 .expire_after(PerEntryTtl)
                 .build(),
             queues: Mutex::default(),
             wakers: Arc::default(),
+            max_bytes,
         }
     }
 
@@ -123,22 +174,33 @@ impl MemoryBackend {
 
     pub(crate) fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let now = Instant::now();
-        let pushed = lock(&self.queues)
-            .history(key, now, limits)
-            .push(message, now, limits);
-        if !pushed {
-            return Err(super::queue_full(key, limits.max_len));
+        let values = usize::try_from(self.values.weighted_size()).unwrap_or(usize::MAX);
+        let mut map = lock(&self.queues);
+        if map
+            .held_bytes
+            .saturating_add(values)
+            .saturating_add(message.len())
+            > self.max_bytes
+        {
+            return Err(super::memory_full(self.max_bytes));
         }
-        self.wakers.wake(key);
-        Ok(())
+        let pushed = map.update(key, now, limits, |queue| queue.push(message, now, limits));
+        drop(map);
+        match pushed {
+            Ok(()) => {
+                self.wakers.wake(key);
+                Ok(())
+            }
+            Err(refused) => Err(super::queue_full(key, refused, limits)),
+        }
     }
 
     pub(crate) fn open(&self, key: &str, resume: Option<Resume>, limits: QueueLimits) -> Opened {
         let now = Instant::now();
         let (nonce, connection) = (token::random(), token::random());
-        lock(&self.queues)
-            .history(key, now, limits)
-            .open(resume, nonce, connection, now, limits)
+        lock(&self.queues).update(key, now, limits, |queue| {
+            queue.open(resume, nonce, connection, now, limits)
+        })
     }
 
     pub(crate) fn take(
@@ -149,28 +211,24 @@ impl MemoryBackend {
         limits: QueueLimits,
     ) -> Taken {
         let now = Instant::now();
-        let mut map = lock(&self.queues);
-        match map.queues.get_mut(key) {
-            Some(queue) if !queue.expired(now) => queue.take(lease, position, now, limits),
+        lock(&self.queues)
+            .update_existing(key, now, |queue| queue.take(lease, position, now, limits))
             // The history expired under the stream: its lineage is gone.
-            _ => Taken::Refused,
-        }
+            .unwrap_or(Taken::Refused)
     }
 
     pub(crate) fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> bool {
         let now = Instant::now();
-        let mut map = lock(&self.queues);
-        match map.queues.get_mut(key) {
-            Some(queue) if !queue.expired(now) => queue.renew(lease, now, limits),
-            _ => false,
-        }
+        lock(&self.queues)
+            .update_existing(key, now, |queue| queue.renew(lease, now, limits))
+            .unwrap_or(false)
     }
 
     pub(crate) fn release(&self, key: &str, lease: Lease, done: bool, limits: QueueLimits) {
         let now = Instant::now();
-        if let Some(queue) = lock(&self.queues).queues.get_mut(key) {
+        lock(&self.queues).update_existing(key, now, |queue| {
             queue.release(lease, done, now, limits);
-        }
+        });
     }
 
     pub(crate) fn queue_len(&self, key: &str) -> usize {

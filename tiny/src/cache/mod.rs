@@ -17,6 +17,8 @@
 //! |---|---|---|
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share through Redis |
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | unread messages a key may hold before `send_key` fails; also the most a live consumer keeps pending |
+//! | `TINY_QUEUE_MAX_BYTES` | 1 MiB | bytes of unread messages a key may hold before `send_key` fails |
+//! | `TINY_CACHE_MAX_BYTES` | 64 MiB | bytes the in-process backend holds: values (the least used are evicted past it) and key queues (sends are refused past it) |
 //! | `TINY_QUEUE_TTL` | 86 400 (1 day) | seconds a key's queue lives after its last use |
 //! | `TINY_KEY_RETENTION` | 5 min | how long messages handed to a consumer that went away wait for it (`5s`, `250ms`, `2m` or seconds) |
 
@@ -31,20 +33,23 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
-pub(crate) use queue::{Lease, Lineage, Lost, Opened, Position, Resume, Taken};
+pub(crate) use queue::{Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
 pub(crate) use wake::Waiter;
 
 /// Largest number of messages a key's queue holds unless configured.
 pub const DEFAULT_QUEUE_MAX_LEN: usize = 10_000;
 /// How long unread messages live after the last send to their key.
 pub const DEFAULT_QUEUE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// Entries the in-process cache keeps before evicting the least used.
-pub const DEFAULT_MEMORY_CAPACITY: u64 = 100_000;
+/// Bytes of unread messages a key's queue holds unless configured
+/// (`TINY_QUEUE_MAX_BYTES`).
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 1024 * 1024;
+/// Bytes the in-process backend holds, values and key queues together,
+/// unless configured (`TINY_CACHE_MAX_BYTES`).
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 * 1024 * 1024;
 /// How long messages handed to a consumer that went away wait for it to
 /// come back before they go to the next consumer.
 pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(5 * 60);
@@ -57,6 +62,7 @@ const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueLimits {
     pub(crate) max_len: usize,
+    pub(crate) max_bytes: usize,
     pub(crate) ttl: Duration,
     pub(crate) retention: Duration,
 }
@@ -69,15 +75,35 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn queue_full(key: &str, max_len: usize) -> Error {
-    Error::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "the queue of key `{key}` is full ({max_len} unread messages): nobody is reading it; \
-             raise TINY_QUEUE_MAX_LEN or start a consumer"
+/// The refusal of a send past one of a queue's bounds: 503 with
+/// `Retry-After` (a consumer may drain it), naming the setting. Written for
+/// the producer: no internal detail, so it is shown as it is.
+pub(crate) fn queue_full(key: &str, refused: Refused, limits: QueueLimits) -> Error {
+    let message = match refused {
+        Refused::Len => format!(
+            "the queue of key `{key}` is full ({} unread messages): nobody is reading it; \
+             raise TINY_QUEUE_MAX_LEN or start a consumer",
+            limits.max_len
         ),
+        Refused::Bytes => format!(
+            "the queue of key `{key}` is full ({} bytes of unread messages): nobody is reading \
+             it; raise TINY_QUEUE_MAX_BYTES or start a consumer",
+            limits.max_bytes
+        ),
+    };
+    Error::unavailable(message, 1).exposed()
+}
+
+/// The refusal of a send when the in-process backend holds its total.
+pub(crate) fn memory_full(max_bytes: usize) -> Error {
+    Error::unavailable(
+        format!(
+            "the in-process cache holds its limit of {max_bytes} bytes of messages and values: \
+             raise TINY_CACHE_MAX_BYTES, start consumers, or share the load through Redis \
+             (TINY_CACHE_URL)"
+        ),
+        1,
     )
-    // Written for the producer: it names the setting, and no internal detail.
     .exposed()
 }
 
@@ -161,6 +187,16 @@ impl Cache {
         match std::env::var("TINY_QUEUE_MAX_LEN").map(|v| v.trim().parse::<usize>()) {
             Ok(Ok(n)) if n > 0 => builder = builder.queue_max_len(n),
             Ok(_) => problems.push("TINY_QUEUE_MAX_LEN must be a whole number above 0"),
+            Err(_) => {}
+        }
+        match std::env::var("TINY_QUEUE_MAX_BYTES").map(|v| v.trim().parse::<usize>()) {
+            Ok(Ok(n)) if n > 0 => builder = builder.queue_max_bytes(n),
+            Ok(_) => problems.push("TINY_QUEUE_MAX_BYTES must be a whole number of bytes above 0"),
+            Err(_) => {}
+        }
+        match std::env::var("TINY_CACHE_MAX_BYTES").map(|v| v.trim().parse::<usize>()) {
+            Ok(Ok(n)) if n > 0 => builder = builder.memory_max_bytes(n),
+            Ok(_) => problems.push("TINY_CACHE_MAX_BYTES must be a whole number of bytes above 0"),
             Err(_) => {}
         }
         match std::env::var("TINY_QUEUE_TTL").map(|v| v.trim().parse::<u64>()) {
@@ -291,7 +327,8 @@ impl Cache {
         }
     }
 
-    /// Appends `message` to `key`'s queue; fails when the queue is full.
+    /// Appends `message` to `key`'s queue; fails (503) when the queue is
+    /// at its length or byte bound, or the in-process backend at its total.
     /// On Redis a dropped connection is retried with the same message
     /// identity, so `Ok` means queued exactly once.
     pub(crate) async fn push(&self, key: &str, message: String) -> Result<()> {
@@ -360,6 +397,19 @@ impl Cache {
         limits.retention.min(limits.ttl) / 8
     }
 
+    /// How often a waiting key consumer re-checks its queue without a
+    /// wake-up, given the stream's `every`: in process, `every` (wake-ups
+    /// cannot be lost there, so it is only a safety net); on Redis, only as
+    /// often as its lease is renewed, since one batched check per process
+    /// covers wake-ups lost with the subscription.
+    pub(crate) fn recheck_every(&self, every: Duration) -> Duration {
+        match &self.inner.state {
+            #[cfg(feature = "redis")]
+            State::Ready(Backend::Redis(_)) => self.lease_renewal(),
+            _ => every,
+        }
+    }
+
     /// How many unread messages `key`'s queue holds.
     ///
     /// ```
@@ -415,7 +465,7 @@ fn decode<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T> {
 pub struct CacheBuilder {
     url: Option<String>,
     limits: QueueLimits,
-    memory_capacity: u64,
+    memory_max_bytes: usize,
 }
 
 impl Default for CacheBuilder {
@@ -424,10 +474,11 @@ impl Default for CacheBuilder {
             url: None,
             limits: QueueLimits {
                 max_len: DEFAULT_QUEUE_MAX_LEN,
+                max_bytes: DEFAULT_QUEUE_MAX_BYTES,
                 ttl: DEFAULT_QUEUE_TTL,
                 retention: DEFAULT_KEY_RETENTION,
             },
-            memory_capacity: DEFAULT_MEMORY_CAPACITY,
+            memory_max_bytes: DEFAULT_CACHE_MAX_BYTES,
         }
     }
 }
@@ -442,6 +493,18 @@ impl CacheBuilder {
     /// Messages a key's queue may hold before `send_key` fails (default 10 000).
     pub fn queue_max_len(mut self, max_len: usize) -> Self {
         self.limits.max_len = max_len.max(1);
+        self
+    }
+
+    /// Bytes of unread messages a key's queue may hold before `send_key`
+    /// fails with 503 (default 1 MiB, `TINY_QUEUE_MAX_BYTES`). Nothing
+    /// queued is dropped to make room. Both backends enforce it atomically.
+    ///
+    /// ```
+    /// let cache = tiny::cache::Cache::builder().queue_max_bytes(256 * 1024).build().unwrap();
+    /// ```
+    pub fn queue_max_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_bytes = bytes.max(1);
         self
     }
 
@@ -471,9 +534,17 @@ impl CacheBuilder {
         self
     }
 
-    /// Entries the in-process cache keeps (default 100 000); unused with Redis.
-    pub fn memory_capacity(mut self, entries: u64) -> Self {
-        self.memory_capacity = entries;
+    /// Bytes the in-process backend holds (default 64 MiB,
+    /// `TINY_CACHE_MAX_BYTES`); unused with Redis. Values count their key
+    /// and text, and the least used are evicted past it, as in any cache;
+    /// key queues count their messages, and a send that would pass it is
+    /// refused (503) instead, since a queued message is never dropped.
+    ///
+    /// ```
+    /// let cache = tiny::cache::Cache::builder().memory_max_bytes(16 << 20).build().unwrap();
+    /// ```
+    pub fn memory_max_bytes(mut self, bytes: usize) -> Self {
+        self.memory_max_bytes = bytes.max(1);
         self
     }
 
@@ -481,7 +552,7 @@ impl CacheBuilder {
     /// not compiled in. Connects lazily.
     pub fn build(&self) -> Result<Cache> {
         let backend = match self.url.as_deref() {
-            None => Backend::Memory(memory::MemoryBackend::new(self.memory_capacity)),
+            None => Backend::Memory(memory::MemoryBackend::new(self.memory_max_bytes)),
             Some(url) => url_backend(url)?,
         };
         Ok(Cache {
@@ -529,6 +600,8 @@ fn url_backend(url: &str) -> Result<Backend> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
 
     #[tokio::test]
     async fn values_round_trip_as_json() {
@@ -616,8 +689,65 @@ mod tests {
         let full = cache.push("q", "x".into()).await.unwrap_err();
         assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(full.message().contains("`q`"));
+        assert!(full.message().contains("TINY_QUEUE_MAX_LEN"));
         assert_eq!(drain(&cache, "q").await, ["0", "", "false"]);
         assert_eq!(cache.queue_len("q").await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_queue_past_its_bytes_refuses_and_keeps_what_it_holds() {
+        let cache = Cache::builder().queue_max_bytes(10).build().unwrap();
+        cache.push("q", "12345".into()).await.unwrap();
+        cache.push("q", "67890".into()).await.unwrap();
+        let full = cache.push("q", "x".into()).await.unwrap_err();
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            full.message().contains("TINY_QUEUE_MAX_BYTES"),
+            "{}",
+            full.message()
+        );
+        let response = full.into_response();
+        assert!(
+            response
+                .headers()
+                .contains_key(axum::http::header::RETRY_AFTER)
+        );
+        assert_eq!(drain(&cache, "q").await, ["12345", "67890"]);
+        // Taken messages no longer count against the key's bound.
+        cache.push("q", "0123456789".into()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_in_process_backend_refuses_sends_past_its_total() {
+        let cache = Cache::builder().memory_max_bytes(100).build().unwrap();
+        for key in ["a", "b", "c"] {
+            cache.push(key, "x".repeat(30)).await.unwrap();
+        }
+        let full = cache.push("d", "x".repeat(30)).await.unwrap_err();
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            full.message().contains("TINY_CACHE_MAX_BYTES"),
+            "{}",
+            full.message()
+        );
+        // Pending (handed out, not confirmed) messages still count; a
+        // confirmed one frees its bytes.
+        let opened = cache.open("a", None).await.unwrap();
+        let at = Position {
+            after: 0,
+            replay: true,
+        };
+        let Taken::Message { seq, .. } = cache.take("a", opened.lease, at).await.unwrap() else {
+            panic!("a message");
+        };
+        assert!(cache.push("d", "x".repeat(30)).await.is_err());
+        let resume = Resume {
+            epoch: opened.epoch,
+            lineage: opened.lease.lineage,
+            seq,
+        };
+        cache.open("a", Some(resume)).await.unwrap();
+        cache.push("d", "x".repeat(30)).await.unwrap();
     }
 
     #[tokio::test]

@@ -138,6 +138,16 @@ pub(crate) const GONE_MAX: usize = 10_000;
 /// Aging never removes more than this per call, so no call is long.
 const AGE_BATCH: usize = 100;
 
+/// Why a push was refused: the queue is at one of its bounds. Nothing
+/// already queued is ever dropped to make room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// `max_len` unread messages.
+    Len,
+    /// `max_bytes` of unread messages.
+    Bytes,
+}
+
 #[derive(Debug)]
 struct Pending {
     seq: u64,
@@ -159,16 +169,20 @@ struct LineageState {
 }
 
 impl LineageState {
-    /// Drops what a live lineage was handed more than `retention` ago.
-    fn age(&mut self, now: Instant, retention: Duration) {
+    /// Drops what a live lineage was handed more than `retention` ago;
+    /// the bytes it freed.
+    fn age(&mut self, now: Instant, retention: Duration) -> usize {
+        let mut freed = 0;
         for _ in 0..AGE_BATCH {
             match self.pending.front() {
                 Some(entry) if entry.handed_at + retention <= now => {
+                    freed += entry.message.len();
                     self.pending.pop_front();
                 }
-                _ => return,
+                _ => break,
             }
         }
+        freed
     }
 }
 
@@ -177,8 +191,13 @@ impl LineageState {
 pub(crate) struct KeyQueue {
     epoch: u64,
     seq: u64,
-    /// Bounded by `max_len` on push (reclaimed entries may exceed it).
+    /// Bounded by `max_len` and `max_bytes` on push (reclaimed entries may
+    /// exceed them).
     ready: VecDeque<String>,
+    /// Bytes of the messages in `ready`.
+    ready_bytes: usize,
+    /// Bytes of every message this history holds: ready and pending.
+    held_bytes: usize,
     lineages: HashMap<u64, LineageState>,
     /// Nonce → when its pending entries were given away; at most `GONE_MAX`.
     gone: HashMap<u64, Instant>,
@@ -194,6 +213,8 @@ impl KeyQueue {
             epoch: token::random(),
             seq: 0,
             ready: VecDeque::new(),
+            ready_bytes: 0,
+            held_bytes: 0,
             lineages: HashMap::new(),
             gone: HashMap::new(),
             expires_at: now + limits.ttl,
@@ -209,6 +230,12 @@ impl KeyQueue {
         self.ready.len()
     }
 
+    /// Bytes of every message held, unread or pending: what the history
+    /// costs the process, for the in-process backend's total bound.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
     fn keep(&mut self, now: Instant, limits: QueueLimits) {
         self.expires_at = now + limits.ttl;
     }
@@ -217,14 +244,25 @@ impl KeyQueue {
         token::sign((self.epoch, nonce))
     }
 
-    /// Appends `message`; false when the ready FIFO holds `max_len` already.
-    pub(crate) fn push(&mut self, message: String, now: Instant, limits: QueueLimits) -> bool {
+    /// Appends `message`, unless the ready FIFO holds `max_len` messages
+    /// or `max_bytes` would be passed.
+    pub(crate) fn push(
+        &mut self,
+        message: String,
+        now: Instant,
+        limits: QueueLimits,
+    ) -> Result<(), Refused> {
         if self.ready.len() >= limits.max_len {
-            return false;
+            return Err(Refused::Len);
         }
+        if self.ready_bytes + message.len() > limits.max_bytes {
+            return Err(Refused::Bytes);
+        }
+        self.ready_bytes += message.len();
+        self.held_bytes += message.len();
         self.ready.push_back(message);
         self.keep(now, limits);
-        true
+        Ok(())
     }
 
     /// Starts a connection `connection`: of the cursor's lineage when it can
@@ -250,7 +288,9 @@ impl KeyQueue {
                 after = resume.seq;
                 if let Some(state) = self.lineages.get_mut(&nonce) {
                     while state.pending.front().is_some_and(|p| p.seq <= after) {
-                        state.pending.pop_front();
+                        if let Some(confirmed) = state.pending.pop_front() {
+                            self.held_bytes -= confirmed.message.len();
+                        }
                     }
                 }
             }
@@ -311,6 +351,7 @@ impl KeyQueue {
         let Some(message) = self.ready.pop_front() else {
             return Taken::Empty;
         };
+        self.ready_bytes -= message.len();
         self.seq += 1;
         let seq = self.seq;
         let more = !self.ready.is_empty();
@@ -340,10 +381,12 @@ impl KeyQueue {
             return false;
         }
         state.seen = now;
-        state.age(now, limits.retention);
+        self.held_bytes -= state.age(now, limits.retention);
         // Handed out `max_len` messages ago on a live connection: delivered.
         let excess = state.pending.len().saturating_sub(limits.max_len);
-        state.pending.drain(..excess);
+        for delivered in state.pending.drain(..excess) {
+            self.held_bytes -= delivered.message.len();
+        }
         self.keep(now, limits);
         self.reclaim(now, limits);
         true
@@ -358,7 +401,7 @@ impl KeyQueue {
         if state.connection != Some(lease.connection) {
             return; // an older connection: the lineage has moved on
         }
-        state.age(now, limits.retention);
+        self.held_bytes -= state.age(now, limits.retention);
         if state.pending.is_empty() {
             // Nothing to keep: forgotten, and still recognised by its tag.
             self.lineages.remove(&nonce);
@@ -400,12 +443,16 @@ impl KeyQueue {
                 continue;
             }
             self.gone.insert(nonce, now);
-            if !state.done {
+            if state.done {
+                let dropped: usize = state.pending.iter().map(|p| p.message.len()).sum();
+                self.held_bytes -= dropped;
+            } else {
                 back.extend(state.pending);
             }
         }
         back.sort_by_key(|entry| entry.seq);
         for entry in back.into_iter().rev() {
+            self.ready_bytes += entry.message.len();
             self.ready.push_front(entry.message);
         }
         self.reclaim_at = self
@@ -434,6 +481,7 @@ mod tests {
 
     const LIMITS: QueueLimits = QueueLimits {
         max_len: 100,
+        max_bytes: 1024,
         ttl: Duration::from_secs(3600),
         retention: Duration::from_secs(60),
     };
@@ -452,7 +500,7 @@ mod tests {
     fn queue_with(messages: &[&str], now: Instant) -> KeyQueue {
         let mut queue = KeyQueue::new(now, LIMITS);
         for m in messages {
-            assert!(queue.push((*m).to_owned(), now, LIMITS));
+            assert_eq!(queue.push((*m).to_owned(), now, LIMITS), Ok(()));
         }
         queue
     }
@@ -477,6 +525,31 @@ mod tests {
             lineage: opened.lease.lineage,
             seq,
         }
+    }
+
+    #[test]
+    fn bytes_bound_the_ready_fifo_and_count_until_confirmed() {
+        let clock = Clock(Instant::now());
+        let limits = QueueLimits {
+            max_bytes: 6,
+            ..LIMITS
+        };
+        let mut queue = KeyQueue::new(clock.now(), limits);
+        assert_eq!(queue.push("abc".into(), clock.now(), limits), Ok(()));
+        assert_eq!(queue.push("def".into(), clock.now(), limits), Ok(()));
+        assert_eq!(
+            queue.push("g".into(), clock.now(), limits),
+            Err(Refused::Bytes)
+        );
+        assert_eq!(queue.held_bytes(), 6);
+        let opened = queue.open(None, 1, 10, clock.now(), limits);
+        let (seq, _) = message(queue.take(opened.lease, at(0), clock.now(), limits));
+        // Taken: room in the FIFO, but still held while pending.
+        assert_eq!(queue.push("g".into(), clock.now(), limits), Ok(()));
+        assert_eq!(queue.held_bytes(), 7);
+        let cursor = cursor(&opened, seq);
+        queue.open(Some(cursor), 2, 11, clock.now(), limits);
+        assert_eq!(queue.held_bytes(), 4, "confirmed: freed");
     }
 
     #[test]
@@ -631,7 +704,7 @@ mod tests {
         let live = queue.open(None, 1, 10, clock.now(), LIMITS);
         let mut after = message(queue.take(live.lease, at(0), clock.now(), LIMITS)).0;
         clock.pass(LIMITS.retention);
-        assert!(queue.push("b".into(), clock.now(), LIMITS));
+        assert_eq!(queue.push("b".into(), clock.now(), LIMITS), Ok(()));
         after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
         assert!(queue.renew(live.lease, clock.now(), LIMITS));
         assert_eq!(
@@ -640,7 +713,7 @@ mod tests {
             "`a` aged out: delivered"
         );
         for n in 0..2 * LIMITS.max_len {
-            assert!(queue.push(n.to_string(), clock.now(), LIMITS));
+            assert_eq!(queue.push(n.to_string(), clock.now(), LIMITS), Ok(()));
             after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
         }
         assert!(queue.renew(live.lease, clock.now(), LIMITS));

@@ -24,7 +24,13 @@
 //!   seen with the first result, so `Ok` means queued once.
 //! - Consumers never block a connection (`BLPOP` would hold one per waiting
 //!   consumer): every command shares one multiplexed connection, and one
-//!   pub/sub subscription per process wakes the local consumers of a key.
+//!   pub/sub connection per process wakes the local consumers of a key. A
+//!   send publishes on its key's own channel, `tiny:{<key>}:wake`, which a
+//!   process subscribes to only while it has a consumer of that key: a
+//!   process without one hears nothing of it. A waiting consumer sends
+//!   Redis nothing (its lease renewal aside); instead of a poll per stream,
+//!   the process checks every key it has consumers of in one script call
+//!   every [`CHECK_EVERY`], for wake-ups lost with the subscription.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -32,14 +38,28 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::mpsc;
 
-use super::queue::{Lease, Lineage, Lost, Opened, Position, Resume, Taken};
-use super::wake::{Waiter, Wakers};
+use super::queue::{Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
+use super::wake::{Change, Waiter, Wakers};
 use super::{QueueLimits, token};
 use crate::{Error, Result};
 
-/// The channel every push publishes the key on.
-const WAKE_CHANNEL: &str = "tiny:sse:wake";
+/// How often a process checks, in one call, whether any key it has a
+/// consumer of holds messages nobody was woken for (a subscription that
+/// dropped, a wake-up published before its channel was subscribed).
+const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// Keys per call of that check.
+const CHECK_BATCH: usize = 500;
+/// The check: the 1-based indexes of the KEYS (ready lists) that are not
+/// empty. Idle keys have no list at all (Redis deletes an empty one), so
+/// the common answer costs one `EXISTS`, however many keys.
+const CHECK: &str = "if redis.call('EXISTS', unpack(KEYS)) == 0 then return {} end \
+    local found = {} \
+    for i, key in ipairs(KEYS) do \
+      if redis.call('LLEN', key) > 0 then found[#found + 1] = i end \
+    end \
+    return found";
 /// Every key-queue key starts so; `get_by_prefix` and `delete_by_prefix`
 /// leave them alone.
 const QUEUE_PREFIX: &str = "tiny:{";
@@ -77,6 +97,9 @@ pub(crate) struct RedisBackend {
     sender: u64,
     sends: std::sync::atomic::AtomicU64,
     wakers: Arc<Wakers>,
+    /// The first and last consumer of each key, for the subscription task
+    /// (taken by it when the first consumer starts it).
+    changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
     subscribed: OnceLock<()>,
 }
 
@@ -97,6 +120,7 @@ impl RedisBackend {
                 "TINY_CACHE_URL `{shown_url}` is not a Redis URL like redis://127.0.0.1:6379/0: {e}"
             ))
         })?;
+        let (changes, watched) = mpsc::unbounded_channel();
         Ok(Self {
             shown_url,
             client,
@@ -110,7 +134,8 @@ impl RedisBackend {
             },
             sender: token::random(),
             sends: std::sync::atomic::AtomicU64::new(0),
-            wakers: Arc::default(),
+            wakers: Arc::new(Wakers::announcing(changes)),
+            changes: std::sync::Mutex::new(Some(watched)),
             subscribed: OnceLock::new(),
         })
     }
@@ -244,7 +269,8 @@ impl RedisBackend {
         };
         match outcome {
             Ok(queued) if queued > 0 => Ok(()),
-            Ok(_) => Err(super::queue_full(key, limits.max_len)),
+            Ok(-2) => Err(super::queue_full(key, Refused::Bytes, limits)),
+            Ok(_) => Err(super::queue_full(key, Refused::Len, limits)),
             Err(error) if retry.tried => Err(Error::unavailable(
                 format!(
                     "Redis at {} did not confirm the send to `{key}` within {} s ({error}): \
@@ -267,7 +293,8 @@ impl RedisBackend {
     }
 
     /// One run of the send script, under the identity key `sent`: 1
-    /// queued, 2 queued before under this identity, -1 full.
+    /// queued, 2 queued before under this identity, -1 full by length, -2
+    /// by bytes.
     async fn send_once(
         &self,
         connection: &mut ConnectionManager,
@@ -280,12 +307,14 @@ impl RedisBackend {
         let mut invocation = self.scripts.send.key(&names.ready);
         invocation
             .key(sent)
+            .key(&names.bytes)
             .arg(message)
             .arg(millis(limits.ttl))
             .arg(millis(IDENTITY_HORIZON))
             .arg(limits.max_len)
-            .arg(WAKE_CHANNEL)
-            .arg(key);
+            .arg(&names.wake)
+            .arg(key)
+            .arg(limits.max_bytes);
         invocation.invoke_async(connection).await
     }
 
@@ -366,6 +395,7 @@ impl RedisBackend {
             .key(&names.ready)
             .key(&names.lineages)
             .key(names.pending(lease.lineage.nonce))
+            .key(&names.bytes)
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
             .arg(position.after)
@@ -391,12 +421,13 @@ impl RedisBackend {
     /// its lineage's current one.
     pub(crate) async fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> Result<bool> {
         let mut connection = self.connection().await?;
-        let renewed: i64 = QueueKeys::new(key)
+        let names = QueueKeys::new(key);
+        let renewed: i64 = names
             .invoke(&self.scripts.renew, lease.lineage.nonce, &limits)
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
             .arg(limits.max_len)
-            .arg(WAKE_CHANNEL)
+            .arg(&names.wake)
             .arg(key)
             .invoke_async(&mut connection)
             .await
@@ -453,50 +484,149 @@ impl RedisBackend {
             .map_err(|e| self.error(e))
     }
 
-    /// Registers a consumer; the first one starts this process's wake subscription.
+    /// Registers a consumer; the first one starts this process's wake
+    /// subscription task.
     pub(crate) fn watch(self: &Arc<Self>, key: &str) -> Waiter {
         self.subscribed.get_or_init(|| {
-            tokio::spawn(subscribe(
-                self.client.clone(),
-                Arc::clone(&self.wakers),
-                self.shown_url.clone(),
-            ));
+            let changes = super::lock(&self.changes).take();
+            if let Some(changes) = changes {
+                tokio::spawn(subscribe(Arc::clone(self), changes));
+            }
         });
         self.wakers.watch(key)
     }
-}
 
-/// The one wake subscription of this process. Reconnects forever with a
-/// capped backoff; after each (re)subscription every local consumer is woken,
-/// since sends during the gap were not announced. Consumers also re-check on
-/// their poll period, so a lost subscription delays, never loses.
-async fn subscribe(client: redis::Client, wakers: Arc<Wakers>, shown_url: String) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await {
-            Ok(Ok(mut pubsub)) => match pubsub.subscribe(WAKE_CHANNEL).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(100);
-                    wakers.wake_all();
-                    let mut messages = pubsub.into_on_message();
-                    while let Some(message) = messages.next().await {
-                        if let Ok(key) = message.get_payload::<String>() {
-                            wakers.wake(&key);
+    /// The check behind [`CHECK_EVERY`]: wakes the waiting consumers of
+    /// each key in `keys` whose queue holds messages.
+    async fn check(&self, keys: &[String]) {
+        let Ok(mut connection) = self.connection().await else {
+            return;
+        };
+        let script = redis::Script::new(CHECK);
+        for batch in keys.chunks(CHECK_BATCH) {
+            let mut invocation = script.prepare_invoke();
+            for key in batch {
+                invocation.key(QueueKeys::new(key).ready);
+            }
+            match invocation.invoke_async::<Vec<usize>>(&mut connection).await {
+                Ok(found) => {
+                    for index in found {
+                        if let Some(key) = index.checked_sub(1).and_then(|i| batch.get(i)) {
+                            self.wakers.wake_waiters(key);
                         }
                     }
-                    tracing::warn!(url = %shown_url, "Redis wake subscription lost; reconnecting");
                 }
                 Err(error) => {
-                    tracing::warn!(url = %shown_url, %error, "cannot subscribe for wake-ups")
+                    tracing::debug!(%error, "the key-queue check failed; consumers re-check on their own");
+                    self.wakers.wake_all();
+                    return;
                 }
-            },
-            Ok(Err(error)) => {
-                tracing::warn!(url = %shown_url, %error, "cannot connect for wake-ups")
             }
-            Err(_) => tracing::warn!(url = %shown_url, "timed out connecting for wake-ups"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The one wake subscription of this process: subscribed to the channel of
+/// each key it has a consumer of, from its first consumer to its last.
+/// Reconnects forever with a capped backoff; after each (re)subscription
+/// the key's (or every key's) waiting consumers are woken, since sends
+/// during the gap were not announced to them, and every [`CHECK_EVERY`] the
+/// keys are checked in one call for messages nobody was woken for.
+async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedReceiver<Change>) {
+    let wakers = Arc::clone(&backend.wakers);
+    // Channel -> key, for every key with a consumer here.
+    let mut watched: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut backoff = Duration::from_millis(100);
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    'connect: loop {
+        let connected =
+            tokio::time::timeout(CONNECT_TIMEOUT, backend.client.get_async_pubsub()).await;
+        let pubsub = match connected {
+            Ok(Ok(pubsub)) => pubsub,
+            outcome => {
+                let error = match outcome {
+                    Ok(Err(error)) => error.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                tracing::warn!(url = %backend.shown_url, %error, "cannot connect for key wake-ups; retrying");
+                // Keep track of consumers meanwhile; they re-check on their own.
+                let retry = tokio::time::sleep(backoff);
+                tokio::pin!(retry);
+                loop {
+                    tokio::select! {
+                        () = &mut retry => break,
+                        change = changes.recv() => match change {
+                            None => return,
+                            Some(change) => apply(&mut watched, change),
+                        },
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue 'connect;
+            }
+        };
+        let (mut sink, mut messages) = pubsub.split();
+        for channel in watched.keys() {
+            if let Err(error) = sink.subscribe(channel).await {
+                tracing::warn!(url = %backend.shown_url, %error, "cannot subscribe for key wake-ups; reconnecting");
+                continue 'connect;
+            }
+        }
+        backoff = Duration::from_millis(100);
+        wakers.wake_all();
+        loop {
+            tokio::select! {
+                change = changes.recv() => {
+                    let Some(change) = change else { return };
+                    let outcome = match &change {
+                        Change::Watched(key) => {
+                            let channel = QueueKeys::new(key).wake;
+                            let subscribed = sink.subscribe(&channel).await;
+                            // A send between the consumer's first take and
+                            // this subscription was not heard: look again.
+                            wakers.wake_waiters(key);
+                            subscribed
+                        }
+                        Change::Unwatched(key) => sink.unsubscribe(QueueKeys::new(key).wake).await,
+                    };
+                    apply(&mut watched, change);
+                    if let Err(error) = outcome {
+                        tracing::warn!(url = %backend.shown_url, %error, "key wake-up subscription failed; reconnecting");
+                        continue 'connect;
+                    }
+                }
+                message = messages.next() => match message {
+                    Some(message) => {
+                        if let Some(key) = watched.get(message.get_channel_name()) {
+                            wakers.wake(key);
+                        }
+                    }
+                    None => {
+                        tracing::warn!(url = %backend.shown_url, "Redis wake subscription lost; reconnecting");
+                        continue 'connect;
+                    }
+                },
+                _ = check.tick() => {
+                    let keys: Vec<String> = watched.values().cloned().collect();
+                    if !keys.is_empty() {
+                        backend.check(&keys).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the channel -> key map of the subscription task.
+fn apply(watched: &mut std::collections::HashMap<String, String>, change: Change) {
+    match change {
+        Change::Watched(key) => {
+            watched.insert(QueueKeys::new(&key).wake, key);
+        }
+        Change::Unwatched(key) => {
+            watched.remove(&QueueKeys::new(&key).wake);
+        }
     }
 }
 
@@ -515,6 +645,11 @@ struct QueueKeys {
     lineages: String,
     seen: String,
     gone: String,
+    /// Bytes of the messages in `ready`.
+    bytes: String,
+    /// The channel a send publishes on, so only processes with a consumer
+    /// of this key hear of it.
+    wake: String,
     /// `pending:<lineage>` follows.
     base: String,
 }
@@ -539,6 +674,8 @@ impl QueueKeys {
             lineages: format!("{base}lineages"),
             seen: format!("{base}seen"),
             gone: format!("{base}gone"),
+            bytes: format!("{base}bytes"),
+            wake: format!("{base}wake"),
             base,
         }
     }
@@ -568,6 +705,7 @@ impl QueueKeys {
             .key(self.pending(lineage))
             .key(&self.seen)
             .key(&self.gone)
+            .key(&self.bytes)
             .arg(format!("{}pending:", self.base))
             .arg(millis(limits.ttl))
             .arg(millis(limits.retention));
@@ -718,6 +856,7 @@ mod tests {
 
     const LIMITS: QueueLimits = QueueLimits {
         max_len: 10,
+        max_bytes: 1024,
         ttl: Duration::from_secs(60),
         retention: Duration::from_secs(60),
     };

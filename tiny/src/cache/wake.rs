@@ -1,22 +1,39 @@
 //! Wake-ups for consumers waiting on a key's queue.
 //!
-//! A waiting consumer holds a [`Waiter`]; a send to its key wakes every
-//! consumer of that key in this process at once (in memory: the producer
-//! calls [`Wakers::wake`]; on Redis: the one pub/sub subscription per process
-//! does). Woken consumers race to take; the atomic take gives each message to
-//! exactly one of them, the others wait again. The map holds one entry per key
-//! with a waiting consumer, removed when its last consumer leaves.
+//! A consumer of a key holds a [`Waiter`]; a send to its key wakes *one*
+//! consumer of that key in this process that is waiting (in memory: the
+//! producer calls [`Wakers::wake`]; on Redis: the one pub/sub subscription
+//! per process does), or leaves a permit for the next one that waits, so a
+//! send costs one take, not one per consumer. A consumer is registered only
+//! from just before a take until it is woken: one busy writing a frame (or
+//! stalled on a slow client) is not, so a wake-up never goes to a consumer
+//! that would sit on it, and one woken while its take found a message is
+//! passed on to the next waiter when it re-arms. The map holds one entry per
+//! key with a consumer, removed when its last consumer leaves; with a
+//! [`Change`] sender (Redis), the first and last consumer of a key are
+//! announced so the process subscribes to that key's channel only while it
+//! has a consumer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use super::lock;
+
+/// A key gained its first consumer in this process, or lost its last.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    Watched(String),
+    Unwatched(String),
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Wakers {
     keys: Mutex<HashMap<String, Entry>>,
+    /// Told of each [`Change`], in order (sent under the map's lock).
+    changes: Option<mpsc::UnboundedSender<Change>>,
 }
 
 /// One key's wake-up and how many [`Waiter`]s hold it.
@@ -34,12 +51,26 @@ struct Entry {
 }
 
 impl Wakers {
+    /// Wake-ups that announce each key's first and last consumer on `changes`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn announcing(changes: mpsc::UnboundedSender<Change>) -> Self {
+        Self {
+            keys: Mutex::default(),
+            changes: Some(changes),
+        }
+    }
+
     /// Registers interest in `key` until the returned waiter is dropped.
     pub(crate) fn watch(self: &Arc<Self>, key: &str) -> Waiter {
         let mut keys = lock(&self.keys);
-        let entry = keys.entry(key.to_owned()).or_insert_with(|| Entry {
-            notify: Arc::new(Notify::new()),
-            waiters: 0,
+        let entry = keys.entry(key.to_owned()).or_insert_with(|| {
+            if let Some(changes) = &self.changes {
+                let _ = changes.send(Change::Watched(key.to_owned()));
+            }
+            Entry {
+                notify: Arc::new(Notify::new()),
+                waiters: 0,
+            }
         });
         entry.waiters += 1;
         Waiter {
@@ -49,8 +80,22 @@ impl Wakers {
         }
     }
 
-    /// Wakes every consumer of `key` in this process.
+    /// Wakes one waiting consumer of `key` in this process (or the next
+    /// one to wait): a send needs one take.
     pub(crate) fn wake(&self, key: &str) {
+        let notify = lock(&self.keys)
+            .get(key)
+            .map(|entry| Arc::clone(&entry.notify));
+        if let Some(notify) = notify {
+            notify.notify_one();
+        }
+    }
+
+    /// Wakes every waiting consumer of `key`: after its wake-ups may have
+    /// been missed (its channel was just subscribed, a check found
+    /// messages waiting).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn wake_waiters(&self, key: &str) {
         let notify = lock(&self.keys)
             .get(key)
             .map(|entry| Arc::clone(&entry.notify));
@@ -102,6 +147,9 @@ impl Drop for Waiter {
         entry.waiters -= 1;
         if entry.waiters == 0 {
             keys.remove(&self.key);
+            if let Some(changes) = &self.wakers.changes {
+                let _ = changes.send(Change::Unwatched(self.key.clone()));
+            }
         }
     }
 }
@@ -110,8 +158,10 @@ impl Drop for Waiter {
 mod tests {
     use super::*;
 
+    use futures_util::FutureExt as _;
+
     #[tokio::test]
-    async fn wake_reaches_every_consumer_of_the_key_only() {
+    async fn one_send_wakes_one_waiting_consumer_of_its_key_only() {
         let wakers = Arc::new(Wakers::default());
         let a1 = wakers.watch("a");
         let a2 = wakers.watch("a");
@@ -126,9 +176,56 @@ mod tests {
         n2.as_mut().enable();
         nb.as_mut().enable();
         wakers.wake("a");
-        n1.await;
-        n2.await;
-        assert!(futures_util::FutureExt::now_or_never(nb).is_none());
+        let first = n1.as_mut().now_or_never().is_some();
+        let second = n2.as_mut().now_or_never().is_some();
+        assert!(first != second, "exactly one woken: {first} {second}");
+        assert!(nb.as_mut().now_or_never().is_none());
+        // A second send wakes the other one.
+        wakers.wake("a");
+        let other = if first { n2 } else { n1 };
+        assert!(other.now_or_never().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_wake_up_taken_by_a_consumer_that_re_arms_goes_to_the_next() {
+        let wakers = Arc::new(Wakers::default());
+        let busy = wakers.watch("a");
+        let idle = wakers.watch("a");
+        let mut armed = Box::pin(Arc::clone(&busy.notify).notified_owned());
+        armed.as_mut().enable();
+        let waiting = idle.notify.notified();
+        tokio::pin!(waiting);
+        waiting.as_mut().enable();
+        wakers.wake("a"); // the first registered gets it: `busy`
+        // `busy` found a message with its take and re-arms without waiting.
+        armed.set(Arc::clone(&busy.notify).notified_owned());
+        assert!(waiting.now_or_never().is_some(), "passed on to `idle`");
+    }
+
+    #[tokio::test]
+    async fn a_send_with_nobody_waiting_wakes_the_next_to_wait() {
+        let wakers = Arc::new(Wakers::default());
+        let consumer = wakers.watch("a");
+        wakers.wake("a");
+        assert!(consumer.notify.notified().now_or_never().is_some());
+    }
+
+    #[test]
+    fn first_and_last_consumers_are_announced_in_order() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let wakers = Arc::new(Wakers::announcing(tx));
+        let first = wakers.watch("k");
+        let second = wakers.watch("k");
+        drop(first);
+        drop(second);
+        let again = wakers.watch("k");
+        drop(again);
+        let mut seen = Vec::new();
+        while let Ok(change) = rx.try_recv() {
+            seen.push(change);
+        }
+        let (w, u) = (Change::Watched("k".into()), Change::Unwatched("k".into()));
+        assert_eq!(seen, [w.clone(), u.clone(), w, u]);
     }
 
     #[test]

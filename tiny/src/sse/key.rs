@@ -11,12 +11,17 @@
 //! lineage was handed after it, and goes on with new messages. A cursor
 //! that cannot be honoured opens the stream with `event: resync` instead.
 //!
-//! A consumer takes; when there is nothing, it waits for a wake-up (sent by
-//! every `send_key`) or, as a fallback, its poll period. The registration
-//! for the wake-up is armed *before* each take, so a message sent between a
-//! take that found nothing and the wait still wakes it. A live connection
-//! also renews its lineage's lease eight times per retention window (its
-//! wait is capped to that), so it is never taken for a tab that vanished.
+//! A consumer takes; when there is nothing, it waits for a wake-up (each
+//! `send_key` wakes one waiting consumer of its key) or, as a fallback, its
+//! poll period (in process; on Redis one batched check per process stands
+//! in for it, so an idle stream sends Redis nothing but its lease renewal).
+//! The registration for the wake-up is armed *before* each take, so a
+//! message sent between a take that found nothing and the wait still wakes
+//! it, and dropped once a take found a message, so a consumer busy writing
+//! (or stalled on a slow client) holds no wake-up another could use. A live
+//! connection also renews its lineage's lease eight times per retention
+//! window (its wait is capped to that), so it is never taken for a tab that
+//! vanished.
 
 use std::fmt::Write as _;
 use std::pin::Pin;
@@ -68,7 +73,10 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     // A waiting connection takes (and so renews its lease) at least as
     // often as a lease must be renewed.
     let renewal = cache.lease_renewal();
-    let every = every.min(renewal).max(Duration::from_millis(1));
+    let every = cache
+        .recheck_every(every)
+        .min(renewal)
+        .max(Duration::from_millis(1));
     let armed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
     let consumer = Consumer {
         cache,
@@ -102,6 +110,7 @@ pub(crate) async fn send<T: serde::Serialize>(key: &str, data: &T) -> Result<()>
         return Err(Error::internal("send_key needs a non-empty key"));
     }
     let message = message_text(key, data)?;
+    super::message::check(message.len(), &format!("the message for `{key}`"))?;
     crate::cache().push(key, message).await
 }
 
@@ -187,6 +196,10 @@ impl Consumer {
                     if message == DONE {
                         self.ended = Some(Ended::Done);
                     }
+                    // Unregistered until the next take (a wake-up this one
+                    // got meanwhile passes to the next waiting consumer).
+                    self.armed
+                        .set(Arc::clone(&self.waiter.notify).notified_owned());
                     return Some(Event::data(message).id(self.ids.id(seq)));
                 }
                 Ok(Taken::Empty) => {

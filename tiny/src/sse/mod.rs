@@ -19,6 +19,7 @@
 mod event;
 mod guard;
 mod key;
+mod message;
 mod permit;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -32,6 +33,8 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use event::{DONE, Event, IntoEvent};
+pub use message::DEFAULT_MESSAGE_MAX_BYTES;
+pub(crate) use message::{from_env as message_max_from_env, set_max as set_message_max_bytes};
 pub(crate) use permit::StreamCaps;
 pub use response::{EventStream, live_streams};
 pub use settings::{DEFAULT_KEEP_ALIVE, KeepAlive};
@@ -122,8 +125,11 @@ impl Sse {
     ///
     /// On Redis a dropped connection is retried for up to 10 s under the
     /// same message identity, so `Ok` means queued exactly once. Fails when
-    /// the key is empty, the cache is unusable, or the queue is full (10 000
-    /// unread messages by default: nobody is reading it); a Redis failure's
+    /// the key is empty, the cache is unusable, the message is over 64 KiB
+    /// (413; `TINY_MESSAGE_MAX_BYTES`), or the queue is full (503 with
+    /// `Retry-After`: 10 000 unread messages or 1 MiB of them by default,
+    /// `TINY_QUEUE_MAX_LEN`, `TINY_QUEUE_MAX_BYTES`; nobody is reading it,
+    /// and nothing queued is dropped to make room); a Redis failure's
     /// message says whether the message may have been queued anyway.
     ///
     /// ```
@@ -189,7 +195,8 @@ impl Sse {
     /// replaced by the message's own). [`DONE`] ends every subscriber's
     /// stream.
     ///
-    /// Fails when the topic is empty, the data is over 64 KiB, the event's
+    /// Fails when the topic is empty, the data is over 64 KiB (413;
+    /// `TINY_MESSAGE_MAX_BYTES`), the event's
     /// name holds a line break, or `TINY_TOPIC_HISTORY`/`TINY_TOPIC_TTL`
     /// are malformed. Topics live in this process (see [`crate::topic`]).
     ///

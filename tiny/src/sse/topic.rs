@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::event::{DONE, Event, IntoEvent};
 use super::response::{EventStream, Frame};
 use super::settings::{StreamOptions, last_event_id};
-use crate::topic::{Delivery, MAX_MESSAGE_LEN, Message, Subscription};
+use crate::topic::{Delivery, Message, Subscription};
 use crate::{Error, Result};
 
 /// `#[sse(topic = …)]`, after the template and the guard passed.
@@ -43,12 +43,7 @@ pub(crate) async fn publish(topic: &str, data: impl IntoEvent) -> Result<()> {
     }
     let event = data.into_event()?;
     let text = event.data_ref().unwrap_or_default();
-    if text.len() > MAX_MESSAGE_LEN {
-        return Err(Error::internal(format!(
-            "a topic message holds at most {MAX_MESSAGE_LEN} bytes of data; this one has {}",
-            text.len()
-        )));
-    }
+    super::message::check(text.len(), &format!("the message for topic `{topic}`"))?;
     let name = event.name().map(str::to_owned);
     // Refused here, where the publisher learns of it, rather than skipped
     // by every subscriber: a name with a line break cannot be written.

@@ -70,9 +70,6 @@ pub const DEFAULT_HISTORY_LEN: usize = 1000;
 /// ```
 pub const DEFAULT_HISTORY_AGE: Duration = Duration::from_secs(10 * 60);
 
-/// The largest message `publish` accepts, in bytes of data: 64 KiB.
-pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
-
 /// One published message, numbered in its topic's history and shared by
 /// every subscriber of the topic.
 #[derive(Debug)]

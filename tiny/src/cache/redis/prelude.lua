@@ -9,13 +9,13 @@
 -- seq; member: "<seq>:<ms handed out>:<message>"; plus the member "0::" at
 -- score 0 from its open on, which carries the key's expiry so no take has
 -- to set it), seen zset (lineage -> ms last seen), gone zset (lineage -> ms
--- its pending entries were given away).
+-- its pending entries were given away), the ready list's byte count.
 -- ARGV[1..3]: the prefix of pending zsets (reclaim names other lineages'
 -- ones: same hash tag, same slot), the queue TTL and the retention window
 -- in ms. Leases and staleness use the server's time, so the clocks of the
 -- processes never matter; an entry's hand-out time, used only to age it
 -- out after minutes, is the taking process's.
-local meta, ready, lineages, own, seen, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, ready, lineages, own, seen, gone, bytes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local pending_prefix, ttl, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local function clock()
@@ -85,15 +85,20 @@ local function reclaim(now)
     redis.call('ZREM', seen, lineage)
   end
   table.sort(back, function(x, y) return x[1] < y[1] end)
+  local back_bytes = 0
   for i = #back, 1, -1 do
     redis.call('LPUSH', ready, back[i][2])
+    back_bytes = back_bytes + string.len(back[i][2])
+  end
+  if back_bytes > 0 then
+    redis.call('INCRBY', bytes, back_bytes)
   end
   redis.call('ZREMRANGEBYSCORE', gone, '-inf', now - ttl)
   local excess = redis.call('ZCARD', gone) - 10000
   if excess > 0 then
     redis.call('ZREMRANGEBYRANK', gone, 0, excess - 1)
   end
-  keep(gone, ready)
+  keep(gone, ready, bytes)
   return #back
 end
 

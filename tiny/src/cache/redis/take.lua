@@ -1,7 +1,8 @@
 -- take, the most frequent consumer script: no helper functions, four
 -- commands when a message is there. KEYS: the key's meta hash, ready list,
 -- lineage hash, the lineage's pending zset (its expiry is kept by open and
--- renew). ARGV: lineage, connection token, after, '1' to look for pending
+-- renew), the ready list's byte count. ARGV: lineage, connection token,
+-- after, '1' to look for pending
 -- entries after `after` first (after a reconnect or a lost answer), the
 -- taking process's time in ms (for aging, minutes later).
 -- Returns {status, seq, message, more}: status -1 when the connection is
@@ -28,6 +29,9 @@ if not popped then
 end
 if #popped > 1 then
   redis.call('LPUSH', KEYS[2], popped[2])
+end
+if redis.call('DECRBY', KEYS[5], string.len(popped[1])) <= 0 then
+  redis.call('DEL', KEYS[5])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[4], seq, seq .. ':' .. ARGV[5] .. ':' .. popped[1])
