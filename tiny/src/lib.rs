@@ -85,6 +85,9 @@
 //! | `TINY_ADDR` | `127.0.0.1:8080` | the address [`App::serve`] binds |
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
+//! | `TINY_QUEUE_MAX_BYTES` | 1 MiB | bytes of unread messages a key's queue holds before `send_key` is refused |
+//! | `TINY_CACHE_MAX_BYTES` | 64 MiB | bytes the in-process cache holds, values and queues together |
+//! | `TINY_MESSAGE_MAX_BYTES` | 64 KiB | the largest message `send_key` and `publish` accept ([`App::message_max_bytes`]) |
 //! | `TINY_QUEUE_TTL` | 86 400 | seconds unread messages live after their key's last send |
 //! | `TINY_TOPIC_HISTORY` | 1 000 | messages a topic keeps for streams that resume |
 //! | `TINY_TOPIC_TTL` | `10m` | how long a topic keeps a message; `30s`, `250ms` or bare seconds |

@@ -189,7 +189,6 @@ pub(crate) fn resynced(mode: &'static str) {
 }
 
 /// A subscriber fell behind its backlog.
-#[allow(dead_code)] // counted by the fan-out modes
 pub(crate) fn lagged(mode: &'static str) {
     METRICS.lagged.get_or_create(&ModeLabels { mode }).inc();
 }

@@ -993,6 +993,7 @@ impl Task {
                     for feed in self.channels.values_mut() {
                         feed.start_due_epoch();
                     }
+                    crate::metrics::pg_reconnected();
                     tracing::info!(
                         channels = self.channels.len(),
                         "listening again; open pg streams were sent `resync`"

@@ -135,6 +135,10 @@ fn frame(delivery: Delivery) -> Option<Frame> {
         Delivery::Start(at) => Some(Frame::Event(Event::default().id(at.to_string()))),
         // With the id to resume from, so the next reconnect is recognised.
         Delivery::Resync { reason: why, at } => {
+            crate::metrics::resynced("pg");
+            if why == Resync::Lagged {
+                crate::metrics::lagged("pg");
+            }
             Some(Frame::Event(Event::resync(reason(why)).id(at.to_string())))
         }
     }

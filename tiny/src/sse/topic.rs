@@ -86,6 +86,10 @@ fn frame(delivery: Delivery) -> Option<(Frame, bool)> {
         Delivery::Start(at) => Some((Frame::Event(Event::default().id(at)), false)),
         // With the id to resume from, so the next reconnect is recognised.
         Delivery::Resync { reason, at } => {
+            crate::metrics::resynced("topic");
+            if reason == crate::topic::Resync::Lagged {
+                crate::metrics::lagged("topic");
+            }
             Some((Frame::Event(Event::resync(reason.reason()).id(at)), false))
         }
     }
