@@ -13,7 +13,9 @@
 //!
 //! - `suite server tiny` — the services as tiny controllers, served by `App::serve`;
 //! - `suite server baseline` — the same services by hand: axum 0.8 `Sse`, a
-//!   `tokio::sync::broadcast` fan-out, one tokio-postgres LISTEN connection;
+//!   `tokio::sync::broadcast` fan-out, one tokio-postgres LISTEN connection,
+//!   topics as a `broadcast` per topic (through Redis `PUBLISH`/`PSUBSCRIBE`
+//!   across processes);
 //! - `suite load '<json>'` — the load generator of one scenario;
 //! - `suite` (what `cargo bench` runs) — the runner: starts servers and load
 //!   generators, and writes the Markdown table.

@@ -3,6 +3,9 @@
 //! with its default keep-alive, a `tokio::sync::broadcast` fan-out fed by one
 //! tokio-postgres LISTEN connection, and for key streams an in-process map of
 //! channels (or, on Redis, a `BLPOP` loop per stream on its own connection).
+//! Topics are a map of `broadcast` queues, one per topic; on Redis a publish
+//! is a `PUBLISH`, and one `PSUBSCRIBE` connection per process feeds the
+//! queues (no history: what tiny's topics keep for resuming is not built).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,7 +21,7 @@ use axum::serve::ListenerExt as _;
 use futures_util::Stream;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::tiny_server::ProducePlan;
+use crate::tiny_server::{ProducePlan, burst};
 use crate::{PG_CHANNEL, now_micros};
 
 static LIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
@@ -45,6 +48,98 @@ struct AppState {
     /// Notifications of the LISTEN connection, for every `/pg` stream. The
     /// queue keeps the last 256, as tiny's listener does.
     notifications: broadcast::Sender<String>,
+    topics: Topics,
+}
+
+/// The prefix of a topic's Redis channel: `suite:topic:<topic>`.
+const TOPIC_CHANNEL: &str = "suite:topic:";
+
+/// Each topic's queue keeps the last 1 000 messages, as tiny's history does.
+const TOPIC_QUEUE: usize = 1000;
+
+#[derive(Clone)]
+struct Topics {
+    /// Every topic subscribed to or published to since the start; the suite
+    /// uses a handful, so none is ever removed.
+    by_name: Arc<Mutex<HashMap<String, TopicQueue>>>,
+    /// On Redis: the connection publishes go through.
+    redis: Option<redis::aio::MultiplexedConnection>,
+}
+
+struct TopicQueue {
+    sender: broadcast::Sender<Arc<TopicMessage>>,
+    /// The id of the last message: its number in this process's queue.
+    last: u64,
+}
+
+/// One message, shared by every subscriber; each builds its own event from
+/// it, as axum's `Event` API goes, with an `id:` as tiny's topic frames have.
+struct TopicMessage {
+    id: String,
+    data: String,
+}
+
+impl Topics {
+    fn queue<'a>(map: &'a mut HashMap<String, TopicQueue>, topic: &str) -> &'a mut TopicQueue {
+        map.entry(topic.to_owned()).or_insert_with(|| TopicQueue {
+            sender: broadcast::channel(TOPIC_QUEUE).0,
+            last: 0,
+        })
+    }
+
+    fn subscribe(&self, topic: &str) -> broadcast::Receiver<Arc<TopicMessage>> {
+        Self::queue(&mut self.by_name.lock().unwrap(), topic)
+            .sender
+            .subscribe()
+    }
+
+    /// Hands `data` to this process's subscribers of `topic`.
+    fn deliver(&self, topic: &str, data: String) {
+        let mut map = self.by_name.lock().unwrap();
+        let queue = Self::queue(&mut map, topic);
+        queue.last += 1;
+        let message = TopicMessage {
+            id: queue.last.to_string(),
+            data,
+        };
+        let _ = queue.sender.send(Arc::new(message));
+    }
+
+    /// Publishes to every subscriber: here, or through Redis to every
+    /// process subscribed to it.
+    async fn publish(&self, topic: &str, data: String) {
+        match &self.redis {
+            None => self.deliver(topic, data),
+            Some(producer) => {
+                let _: () = redis::cmd("PUBLISH")
+                    .arg(format!("{TOPIC_CHANNEL}{topic}"))
+                    .arg(data)
+                    .query_async(&mut producer.clone())
+                    .await
+                    .expect("PUBLISH");
+            }
+        }
+    }
+
+    /// The process's one pub/sub connection: every topic's messages, into
+    /// the local queues.
+    async fn follow(self, client: &redis::Client) {
+        use futures_util::StreamExt as _;
+        let mut pubsub = client.get_async_pubsub().await.expect("Redis");
+        pubsub
+            .psubscribe(format!("{TOPIC_CHANNEL}*"))
+            .await
+            .expect("PSUBSCRIBE");
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let topic = message.get_channel_name().strip_prefix(TOPIC_CHANNEL);
+                if let (Some(topic), Ok(data)) = (topic, message.get_payload::<String>()) {
+                    self.deliver(topic, data);
+                }
+            }
+        });
+    }
 }
 
 #[derive(Clone)]
@@ -230,6 +325,41 @@ async fn listen(url: &str, notifications: broadcast::Sender<String>) -> tokio_po
     client
 }
 
+/// A subscriber of a topic's queue.
+async fn topic(
+    State(state): State<AppState>,
+    Path(section): Path<String>,
+) -> Sse<impl Stream<Item = EventResult>> {
+    let receiver = state.topics.subscribe(&format!("bench:{section}"));
+    let stream =
+        futures_util::stream::unfold((receiver, Live::new()), |(mut receiver, live)| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(message) => {
+                        let event = Event::default().id(&message.id).data(&message.data);
+                        return Some((Ok(event), (receiver, live)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `count` messages to a topic, one after the other; answers once they are
+/// published, as tiny's `/publish` does.
+async fn publish(
+    State(state): State<AppState>,
+    Path((section, count)): Path<(String, usize)>,
+) -> &'static str {
+    let topic = format!("bench:{section}");
+    for data in burst(count) {
+        state.topics.publish(&topic, data).await;
+    }
+    "published"
+}
+
 async fn stats() -> String {
     LIVE_STREAMS.load(Ordering::Relaxed).to_string()
 }
@@ -248,6 +378,22 @@ pub fn main() {
             }
             _ => Keys::Memory(Arc::default()),
         };
+        let mut topics = Topics {
+            by_name: Arc::default(),
+            redis: None,
+        };
+        if let Keys::Redis { client, .. } = &keys {
+            // Its own connection, waiting up to 5 s for an answer as tiny's
+            // does: under a burst's fan-out the runtime is slow to read it.
+            let config = redis::AsyncConnectionConfig::new()
+                .set_response_timeout(Some(Duration::from_secs(5)));
+            let producer = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .expect("Redis");
+            topics.redis = Some(producer);
+            topics.clone().follow(client).await;
+        }
         let (notifications, _) = broadcast::channel(256);
         let _listener = match std::env::var("DATABASE_URL") {
             Ok(url) if std::env::var_os("SUITE_LISTEN").is_some() => {
@@ -261,10 +407,13 @@ pub fn main() {
             .route("/key/{key}", get(key))
             .route("/produce/{prefix}/{keys}/{count}/{pace}", get(produce))
             .route("/pg", get(pg))
+            .route("/topic/{section}", get(topic))
+            .route("/publish/{section}/{count}", get(publish))
             .route("/stats", get(stats))
             .with_state(AppState {
                 keys,
                 notifications,
+                topics,
             });
         let addr = std::env::var("TINY_ADDR").expect("TINY_ADDR");
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");

@@ -8,13 +8,17 @@
 //! split a `data:` line. That keeps a connection at one task and a 4 KiB
 //! buffer, so 19 000 of them fit in one process beside the server.
 //!
+//! A scenario across several servers (topics through Redis) talks to each
+//! with its own [`Load`], so that what each server delivered is counted
+//! apart.
+//!
 //! Each client socket is bound to its own source address in 127.0.0.0/8
 //! before connecting, so connection count and churn are not bounded by one
 //! address's ephemeral ports (or by its TIME_WAIT sockets).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,10 @@ use crate::probe::{CpuMeter, rss_kib};
 pub struct Spec {
     pub addr: SocketAddr,
     pub pid: u32,
+    /// The scenario's other servers, beside `addr` (topic fan-out through
+    /// Redis: two processes).
+    #[serde(default)]
+    pub others: Vec<SocketAddr>,
     pub scenario: Scenario,
 }
 
@@ -60,11 +68,23 @@ pub enum Scenario {
         subscribers: usize,
         database_url: String,
         channel: String,
-        bursts: usize,
-        burst_size: usize,
-        steady_rate: u64,
-        steady_seconds: u64,
+        phases: Phases,
     },
+    /// `subscribers` on one topic, split between the servers; the same
+    /// bursts and steady rate, published through the first server's
+    /// `/publish`.
+    Topic { subscribers: usize, phases: Phases },
+}
+
+/// What a fan-out scenario publishes: `bursts` of `burst_size` messages,
+/// each burst once the last is delivered, then `steady_rate` a second for
+/// `steady_seconds`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Phases {
+    pub bursts: usize,
+    pub burst_size: usize,
+    pub steady_rate: u64,
+    pub steady_seconds: u64,
 }
 
 /// The figures of one run, by name.
@@ -98,22 +118,16 @@ async fn run(spec: Spec) -> Figures {
             subscribers,
             database_url,
             channel,
-            bursts,
-            burst_size,
-            steady_rate,
-            steady_seconds,
+            phases,
+        } => fanout(load, subscribers, &database_url, &channel, &phases).await,
+        Scenario::Topic {
+            subscribers,
+            phases,
         } => {
-            fanout(
-                load,
-                subscribers,
-                &database_url,
-                &channel,
-                bursts,
-                burst_size,
-                steady_rate,
-                steady_seconds,
-            )
-            .await
+            let loads = std::iter::once(load)
+                .chain(spec.others.into_iter().map(Load::new))
+                .collect();
+            topic(loads, subscribers, &phases).await
         }
     }
 }
@@ -121,6 +135,8 @@ async fn run(spec: Spec) -> Figures {
 /// Counters every connection task writes to: events and latencies go to a
 /// shard per worker thread, so two threads never fight over a cache line.
 struct Counters {
+    /// Which of the process's counters these are (one per server).
+    id: usize,
     opened: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
@@ -132,23 +148,37 @@ struct Shard {
     latency: Histogram,
 }
 
+static COUNTERS: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
-    static SHARD: std::cell::OnceCell<Arc<Shard>> = const { std::cell::OnceCell::new() };
+    /// This thread's shard of each counters, by their id: one or two.
+    static SHARDS: std::cell::RefCell<Vec<(usize, Arc<Shard>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Counters {
+    fn new() -> Self {
+        Self {
+            id: COUNTERS.fetch_add(1, Ordering::Relaxed),
+            opened: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            shards: std::sync::Mutex::default(),
+        }
+    }
+
     fn shard(&self) -> Arc<Shard> {
-        SHARD.with(|shard| {
+        SHARDS.with_borrow_mut(|shards| {
+            if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.id) {
+                return shard.clone();
+            }
+            let shard = Arc::new(Shard {
+                events: AtomicU64::new(0),
+                latency: Histogram::new(),
+            });
+            self.shards.lock().unwrap().push(shard.clone());
+            shards.push((self.id, shard.clone()));
             shard
-                .get_or_init(|| {
-                    let shard = Arc::new(Shard {
-                        events: AtomicU64::new(0),
-                        latency: Histogram::new(),
-                    });
-                    self.shards.lock().unwrap().push(shard.clone());
-                    shard
-                })
-                .clone()
         })
     }
 
@@ -161,10 +191,6 @@ impl Counters {
             .iter()
             .map(|s| s.events.load(Ordering::Relaxed))
             .sum()
-    }
-
-    fn quantile(&self, q: f64) -> u64 {
-        Histogram::merged_quantile(self.shards().iter().map(|s| &s.latency), q)
     }
 
     fn reset(&self) {
@@ -190,12 +216,7 @@ impl Load {
     fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
-            counters: Arc::new(Counters {
-                opened: AtomicU64::new(0),
-                retried: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
-                shards: std::sync::Mutex::default(),
-            }),
+            counters: Arc::new(Counters::new()),
             connecting: Arc::new(Semaphore::new(CONNECTING)),
             tasks: Vec::new(),
             next_source: 0,
@@ -273,19 +294,17 @@ impl Load {
     }
 
     fn quantile(&self, q: f64) -> f64 {
-        self.counters.quantile(q) as f64
+        quantile(std::slice::from_ref(self), q)
+    }
+
+    /// The streams open (or that were, until they ended).
+    fn streams(&self) -> u64 {
+        self.counters.opened.load(Ordering::Relaxed)
     }
 
     /// Waits until `count` events arrived; the time that took, or `None` at the deadline.
     async fn wait_events(&self, count: u64, deadline: Duration) -> Option<Duration> {
-        let started = Instant::now();
-        while self.events() < count {
-            if started.elapsed() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-        Some(started.elapsed())
+        wait_events(std::slice::from_ref(self), count, deadline).await
     }
 
     fn close_all(&mut self) {
@@ -293,6 +312,30 @@ impl Load {
             task.abort();
         }
     }
+}
+
+/// Events received from all of `loads`.
+fn events(loads: &[Load]) -> u64 {
+    loads.iter().map(Load::events).sum()
+}
+
+/// The `q` latency quantile of all of `loads` together, in µs.
+fn quantile(loads: &[Load], q: f64) -> f64 {
+    let shards: Vec<_> = loads.iter().flat_map(|l| l.counters.shards()).collect();
+    Histogram::merged_quantile(shards.iter().map(|s| &s.latency), q) as f64
+}
+
+/// Waits until `count` events arrived from all of `loads`; the time that
+/// took, or `None` at the deadline.
+async fn wait_events(loads: &[Load], count: u64, deadline: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while events(loads) < count {
+        if started.elapsed() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    Some(started.elapsed())
 }
 
 /// The n-th client address: 127.0.0.2 … 127.0.0.251, then 127.0.1.2 …
@@ -601,16 +644,12 @@ async fn wait_no_streams(addr: SocketAddr) -> u64 {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fanout(
     mut load: Load,
     subscribers: usize,
     database_url: &str,
     channel: &str,
-    bursts: usize,
-    burst_size: usize,
-    steady_rate: u64,
-    steady_seconds: u64,
+    phases: &Phases,
 ) -> Figures {
     let mut figures = Figures::new();
     let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
@@ -622,73 +661,194 @@ async fn fanout(
         .await;
     set(&mut figures, "connect_per_s", rate);
     settle().await;
-    let subscribers = subscribers as u64;
+    let publisher = Publisher::pg(client, channel).await;
+    let mut loads = [load];
+    fan_out(&loads, &publisher, phases, &mut figures).await;
+    loads[0].close_all();
+    figures
+}
 
-    // Bursts: `burst_size` notifications in one transaction, delivered on
-    // its commit; the next burst starts once this one is fully delivered.
-    let burst = client
-        .prepare("SELECT pg_notify($1, $2 || '.' || g) FROM generate_series(1, $3::int) g")
-        .await
-        .expect("prepare");
-    load.reset();
-    let mut busy = Duration::ZERO;
-    let mut sent = 0;
-    for _ in 0..bursts {
-        let before = load.events();
-        let started = Instant::now();
-        let stamp = now_micros().to_string();
-        client
-            .execute(&burst, &[&channel, &stamp, &(burst_size as i32)])
+/// `loads` holds one [`Load`] per server; the topic's subscribers are split
+/// between them, and the first server publishes (through Redis, every
+/// server delivers).
+async fn topic(mut loads: Vec<Load>, subscribers: usize, phases: &Phases) -> Figures {
+    let mut figures = Figures::new();
+    let section = format!("t{}x{}", std::process::id(), now_micros() % 1_000_000);
+    let servers = loads.len();
+    let started = Instant::now();
+    for (i, load) in loads.iter_mut().enumerate() {
+        let share = subscribers / servers + usize::from(i < subscribers % servers);
+        load.open_all((0..share).map(|_| format!("/topic/{section}")))
+            .await;
+    }
+    set(
+        &mut figures,
+        "connect_per_s",
+        subscribers as f64 / started.elapsed().as_secs_f64(),
+    );
+    settle().await;
+    let publisher = Publisher::Topic {
+        addr: loads[0].addr,
+        section,
+    };
+    fan_out(&loads, &publisher, phases, &mut figures).await;
+    for load in &mut loads {
+        load.close_all();
+    }
+    figures
+}
+
+/// How a fan-out scenario publishes: `NOTIFY` on PostgreSQL, or a server's
+/// `/publish/<topic>/<count>`. Each message carries the time it was
+/// published: once for a whole burst, stamped before it is sent.
+enum Publisher {
+    Pg {
+        client: tokio_postgres::Client,
+        channel: String,
+        burst: tokio_postgres::Statement,
+        single: tokio_postgres::Statement,
+    },
+    Topic {
+        addr: SocketAddr,
+        section: String,
+    },
+}
+
+impl Publisher {
+    async fn pg(client: tokio_postgres::Client, channel: &str) -> Self {
+        // A burst is one transaction, delivered on its commit.
+        let burst = client
+            .prepare("SELECT pg_notify($1, $2 || '.' || g) FROM generate_series(1, $3::int) g")
             .await
-            .expect("NOTIFY burst");
-        sent += burst_size as u64 * subscribers;
-        let wanted = before + burst_size as u64 * subscribers;
-        while load.events() < wanted && started.elapsed() < Duration::from_secs(20) {
+            .expect("prepare");
+        let single = client
+            .prepare("SELECT pg_notify($1, $2)")
+            .await
+            .expect("prepare");
+        Publisher::Pg {
+            client,
+            channel: channel.to_owned(),
+            burst,
+            single,
+        }
+    }
+
+    /// `size` messages at once.
+    async fn burst(&self, size: usize) {
+        match self {
+            Publisher::Pg {
+                client,
+                channel,
+                burst,
+                ..
+            } => {
+                let stamp = now_micros().to_string();
+                client
+                    .execute(burst, &[channel, &stamp, &(size as i32)])
+                    .await
+                    .expect("NOTIFY burst");
+            }
+            Publisher::Topic { addr, section } => {
+                get_body(*addr, &format!("/publish/{section}/{size}")).await;
+            }
+        }
+    }
+
+    /// The `n`-th message of a steady run.
+    async fn one(&self, n: u64) {
+        match self {
+            Publisher::Pg {
+                client,
+                channel,
+                single,
+                ..
+            } => {
+                let stamp = format!("{}.{n}", now_micros());
+                client
+                    .execute(single, &[channel, &stamp])
+                    .await
+                    .expect("NOTIFY");
+            }
+            Publisher::Topic { addr, section } => {
+                get_body(*addr, &format!("/publish/{section}/1")).await;
+            }
+        }
+    }
+}
+
+/// The two phases of a fan-out to the subscribers open on `loads`: bursts,
+/// then a steady rate. Events/s, delivered and latency figures of both, and
+/// with several servers what each delivered
+/// (`<phase>_delivered_percent_instance_<n>`).
+async fn fan_out(loads: &[Load], publisher: &Publisher, phases: &Phases, figures: &mut Figures) {
+    let subscribers: u64 = loads.iter().map(Load::streams).sum();
+
+    // Bursts: the next starts once this one is fully delivered.
+    for load in loads {
+        load.reset();
+    }
+    let mut busy = Duration::ZERO;
+    for _ in 0..phases.bursts {
+        let before = events(loads);
+        let started = Instant::now();
+        publisher.burst(phases.burst_size).await;
+        let wanted = before + phases.burst_size as u64 * subscribers;
+        while events(loads) < wanted && started.elapsed() < Duration::from_secs(20) {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         busy += started.elapsed();
         // Stragglers of a burst that timed out count in the next: settle first.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let received = load.events();
+    let each = (phases.bursts * phases.burst_size) as u64;
+    let received = events(loads);
     set(
-        &mut figures,
+        figures,
         "burst_events_per_s",
         received as f64 / busy.as_secs_f64(),
     );
     set(
-        &mut figures,
+        figures,
         "burst_delivered_percent",
-        received as f64 / sent as f64 * 100.0,
+        received as f64 / (each * subscribers) as f64 * 100.0,
     );
-    set(&mut figures, "burst_p50_us", load.quantile(0.5));
-    set(&mut figures, "burst_p99_us", load.quantile(0.99));
+    delivered_by_instance(figures, "burst", loads, each);
+    set(figures, "burst_p50_us", quantile(loads, 0.5));
+    set(figures, "burst_p99_us", quantile(loads, 0.99));
 
-    // Steady: one notification every 1/rate s.
-    let single = client
-        .prepare("SELECT pg_notify($1, $2)")
-        .await
-        .expect("prepare");
-    load.reset();
-    let count = steady_rate * steady_seconds;
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / steady_rate as u32);
+    // Steady: one message every 1/rate s.
+    for load in loads {
+        load.reset();
+    }
+    let count = phases.steady_rate * phases.steady_seconds;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1) / phases.steady_rate as u32);
     for n in 0..count {
         ticks.tick().await;
-        let stamp = format!("{}.{n}", now_micros());
-        client
-            .execute(&single, &[&channel, &stamp])
-            .await
-            .expect("NOTIFY");
+        publisher.one(n).await;
     }
     let wanted = count * subscribers;
-    load.wait_events(wanted, Duration::from_secs(10)).await;
+    wait_events(loads, wanted, Duration::from_secs(10)).await;
     set(
-        &mut figures,
+        figures,
         "steady_delivered_percent",
-        load.events() as f64 / wanted as f64 * 100.0,
+        events(loads) as f64 / wanted as f64 * 100.0,
     );
-    set(&mut figures, "steady_p50_us", load.quantile(0.5));
-    set(&mut figures, "steady_p99_us", load.quantile(0.99));
-    load.close_all();
-    figures
+    delivered_by_instance(figures, "steady", loads, count);
+    set(figures, "steady_p50_us", quantile(loads, 0.5));
+    set(figures, "steady_p99_us", quantile(loads, 0.99));
+}
+
+/// With several servers: the share of its subscribers' `each` messages
+/// each server delivered.
+fn delivered_by_instance(figures: &mut Figures, phase: &str, loads: &[Load], each: u64) {
+    if loads.len() < 2 {
+        return;
+    }
+    for (n, load) in loads.iter().enumerate() {
+        set(
+            figures,
+            &format!("{phase}_delivered_percent_instance_{}", n + 1),
+            load.events() as f64 / (each * load.streams()) as f64 * 100.0,
+        );
+    }
 }

@@ -8,6 +8,8 @@
 //! | `/key/<k>` | a key stream on `bench:<k>` |
 //! | `/produce/<prefix>/<keys>/<count>/<pace µs>` | starts a producer: `count` timestamps sent round-robin to `bench:<prefix>-<i>` |
 //! | `/pg` | a pg stream on channel `bench_fanout` |
+//! | `/topic/<t>` | a topic stream on `bench:<t>` |
+//! | `/publish/<t>/<count>` | publishes `count` messages to `bench:<t>`, one timestamp for them all, and answers when they are published |
 //! | `/stats` | `tiny::sse::live_streams()` |
 
 use std::time::Duration;
@@ -81,6 +83,34 @@ impl PgFanout {
     fn get(&self) {}
 }
 
+#[controller(path = "/topic")]
+pub struct TopicFanout;
+
+#[controller]
+impl TopicFanout {
+    #[sse(topic = "bench:<section>")]
+    fn get(&self) {}
+}
+
+#[controller(path = "/publish")]
+pub struct Publish;
+
+#[controller]
+impl Publish {
+    async fn get(&self, req: &Request) -> tiny::Result<&'static str> {
+        let count = req
+            .path()
+            .slug
+            .parse()
+            .map_err(|_| tiny::Error::bad_request("/publish/<topic>/<count>"))?;
+        let topic = format!("bench:{}", req.path().section);
+        for data in burst(count) {
+            tiny::sse().publish(&topic, data).await?;
+        }
+        Ok("published")
+    }
+}
+
 #[controller(path = "/stats")]
 pub struct Stats;
 
@@ -132,9 +162,25 @@ impl ProducePlan {
     }
 }
 
+/// The payloads of one `/publish`, shared with the baseline: `<µs>.<n>`
+/// for n = 1..=count under one timestamp, taken before the first is
+/// published, as the pg scenario stamps a burst before its `NOTIFY`s.
+pub fn burst(count: usize) -> impl Iterator<Item = String> {
+    let stamp = now_micros();
+    (1..=count).map(move |n| format!("{stamp}.{n}"))
+}
+
 pub fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime
-        .block_on(tiny::App::new().keep_alive(Duration::from_secs(15)).serve())
+        // The idle scenario holds 19 000 streams in a process of 20 000
+        // descriptors: past the default cap (90 % of them), as the baseline
+        // has none.
+        .block_on(
+            tiny::App::new()
+                .keep_alive(Duration::from_secs(15))
+                .max_streams(1_000_000)
+                .serve(),
+        )
         .expect("tiny server");
 }

@@ -58,6 +58,17 @@ pub const DEFAULT_KEY_RETENTION: Duration = Duration::from_secs(5 * 60);
 /// computed from them never overflow.
 const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
 
+/// Who renews a key connection's lease ([`Cache::hold`]).
+#[derive(Debug)]
+pub(crate) enum Held {
+    /// The consumer, with [`Cache::renew`].
+    ByConsumer,
+    /// Its process, with the others, until this is dropped.
+    #[cfg(feature = "redis")]
+    #[allow(dead_code)] // held for its drop
+    ByProcess(redis::Held),
+}
+
 /// Bounds of every key queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueLimits {
@@ -397,16 +408,31 @@ impl Cache {
         limits.retention.min(limits.ttl) / 8
     }
 
-    /// How often a waiting key consumer re-checks its queue without a
-    /// wake-up, given the stream's `every`: in process, `every` (wake-ups
-    /// cannot be lost there, so it is only a safety net); on Redis, only as
-    /// often as its lease is renewed, since one batched check per process
-    /// covers wake-ups lost with the subscription.
-    pub(crate) fn recheck_every(&self, every: Duration) -> Duration {
+    /// Who keeps `lease`'s connection alive: in process the consumer
+    /// renews it itself ([`Cache::renew`]; it costs no I/O); on Redis the
+    /// process renews the leases of all its connections in one call, while
+    /// the returned guard lives, and the consumer renews nothing.
+    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
         match &self.inner.state {
             #[cfg(feature = "redis")]
-            State::Ready(Backend::Redis(_)) => self.lease_renewal(),
-            _ => every,
+            State::Ready(Backend::Redis(redis)) => Held::ByProcess(redis.hold(key, lease)),
+            _ => {
+                let _ = (key, lease);
+                Held::ByConsumer
+            }
+        }
+    }
+
+    /// How often a waiting key consumer re-checks its queue without a
+    /// wake-up, given the stream's `every`: in process, `every` (wake-ups
+    /// cannot be lost there, so it is only a safety net); on Redis, never
+    /// on its own, since one batched check per process covers wake-ups
+    /// lost with the subscription.
+    pub(crate) fn recheck_every(&self, every: Duration) -> Option<Duration> {
+        match &self.inner.state {
+            #[cfg(feature = "redis")]
+            State::Ready(Backend::Redis(_)) => None,
+            _ => Some(every),
         }
     }
 
@@ -553,7 +579,7 @@ impl CacheBuilder {
     pub fn build(&self) -> Result<Cache> {
         let backend = match self.url.as_deref() {
             None => Backend::Memory(memory::MemoryBackend::new(self.memory_max_bytes)),
-            Some(url) => url_backend(url)?,
+            Some(url) => url_backend(url, self.limits)?,
         };
         Ok(Cache {
             inner: Arc::new(Inner {
@@ -576,13 +602,16 @@ impl CacheBuilder {
     }
 }
 
-fn url_backend(url: &str) -> Result<Backend> {
+#[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+fn url_backend(url: &str, limits: QueueLimits) -> Result<Backend> {
     if url.starts_with("redis://")
         || url.starts_with("rediss://")
         || url.starts_with("redis+unix://")
     {
         #[cfg(feature = "redis")]
-        return Ok(Backend::Redis(Arc::new(redis::RedisBackend::new(url)?)));
+        return Ok(Backend::Redis(Arc::new(redis::RedisBackend::new(
+            url, limits,
+        )?)));
         #[cfg(not(feature = "redis"))]
         return Err(Error::internal(format!(
             "TINY_CACHE_URL is a Redis URL but tiny was built without its `redis` feature: \

@@ -13,8 +13,10 @@
 //! - The frequent scripts do the least: a send is 4 commands (identity,
 //!   push, expiry, wake-up), a take 4 (fence check, pop, number, record
 //!   pending); the lease renewal, aging, the bound and the reclaim of stale
-//!   lineages are a script of their own that a live connection runs a few
-//!   times per retention window. (`LPOP` with a count: Redis 6.2 or later.)
+//!   lineages are a script of their own (`renew_all.lua`) that each process
+//!   runs for every live connection it serves at once, four times per
+//!   retention window: an idle stream sends no command of its own. (`LPOP`
+//!   with a count: Redis 6.2 or later.)
 //! - Why not Streams with a consumer group: a consumer group cannot fence an
 //!   older connection of a consumer, and `XAUTOCLAIM` cannot tell a live
 //!   consumer from a dead one (only idle time); both are the point here.
@@ -85,6 +87,9 @@ const SEND: &str = include_str!("redis/send.lua");
 const OPEN: &str = script!("redis/open.lua");
 const TAKE: &str = include_str!("redis/take.lua");
 const RENEW: &str = script!("redis/renew.lua");
+const RENEW_ALL: &str = script!("redis/renew_all.lua");
+/// Leases per `renew_all` call.
+const RENEW_BATCH: usize = 100;
 const RELEASE: &str = script!("redis/release.lua");
 
 pub(crate) struct RedisBackend {
@@ -101,6 +106,23 @@ pub(crate) struct RedisBackend {
     /// (taken by it when the first consumer starts it).
     changes: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Change>>>,
     subscribed: OnceLock<()>,
+    /// Every live key connection of this process, by connection token:
+    /// their leases are renewed together ([`RedisBackend::renew_all`]).
+    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    limits: QueueLimits,
+}
+
+/// A live connection's lease, renewed by its process until dropped.
+#[derive(Debug)]
+pub(crate) struct Held {
+    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    connection: u64,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        super::lock(&self.leases).remove(&self.connection);
+    }
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -113,7 +135,7 @@ impl std::fmt::Debug for RedisBackend {
 
 impl RedisBackend {
     /// Checks the URL; connects on first use.
-    pub(crate) fn new(url: &str) -> Result<Self> {
+    pub(crate) fn new(url: &str, limits: QueueLimits) -> Result<Self> {
         let shown_url = redact(url);
         let client = redis::Client::open(url).map_err(|e| {
             Error::internal(format!(
@@ -130,6 +152,7 @@ impl RedisBackend {
                 open: redis::Script::new(OPEN),
                 take: redis::Script::new(TAKE),
                 renew: redis::Script::new(RENEW),
+                renew_all: redis::Script::new(RENEW_ALL),
                 release: redis::Script::new(RELEASE),
             },
             sender: token::random(),
@@ -137,6 +160,8 @@ impl RedisBackend {
             wakers: Arc::new(Wakers::announcing(changes)),
             changes: std::sync::Mutex::new(Some(watched)),
             subscribed: OnceLock::new(),
+            leases: Arc::default(),
+            limits,
         })
     }
 
@@ -496,6 +521,76 @@ impl RedisBackend {
         self.wakers.watch(key)
     }
 
+    /// Has this process renew `lease` (of a connection on `key`) with the
+    /// others until the returned guard is dropped.
+    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
+        super::lock(&self.leases).insert(lease.connection, (key.to_owned(), lease));
+        Held {
+            leases: Arc::clone(&self.leases),
+            connection: lease.connection,
+        }
+    }
+
+    /// How often the process renews the leases it holds: four times per
+    /// retention window (or queue TTL, when shorter), so a live lineage is
+    /// never taken for one that vanished.
+    fn renew_every(&self) -> Duration {
+        (self.limits.retention.min(self.limits.ttl) / 4).max(Duration::from_millis(1))
+    }
+
+    /// Renews every lease this process holds, [`RENEW_BATCH`] per call,
+    /// and wakes the consumers of a connection that is no longer its
+    /// lineage's current one, so their stream ends.
+    async fn renew_all(&self, full: bool) {
+        let held: Vec<(String, Lease)> = super::lock(&self.leases).values().cloned().collect();
+        if held.is_empty() {
+            return;
+        }
+        let Ok(mut connection) = self.connection().await else {
+            return;
+        };
+        let limits = self.limits;
+        for batch in held.chunks(RENEW_BATCH) {
+            let mut invocation = self.scripts.renew_all.prepare_invoke();
+            invocation
+                .arg(flag(full))
+                .arg(millis(limits.ttl))
+                .arg(millis(limits.retention))
+                .arg(limits.max_len);
+            for (key, lease) in batch {
+                let names = QueueKeys::new(key);
+                invocation
+                    .key(&names.meta)
+                    .key(&names.ready)
+                    .key(&names.lineages)
+                    .key(names.pending(lease.lineage.nonce))
+                    .key(&names.seen)
+                    .key(&names.gone)
+                    .key(&names.bytes)
+                    .arg(format!("{}pending:", names.base))
+                    .arg(hex(lease.lineage.nonce))
+                    .arg(hex(lease.connection))
+                    .arg(&names.wake)
+                    .arg(key);
+            }
+            match invocation.invoke_async::<Vec<i64>>(&mut connection).await {
+                Ok(results) => {
+                    for ((key, _), result) in batch.iter().zip(results) {
+                        if result < 0 {
+                            // Its next take is refused and the stream ends.
+                            self.wakers.wake_waiters(key);
+                        }
+                    }
+                }
+                Err(error) => {
+                    // Retried at the next round, well within the window.
+                    tracing::warn!(url = %self.shown_url, %error, "renewing the key streams' leases failed");
+                    return;
+                }
+            }
+        }
+    }
+
     /// The check behind [`CHECK_EVERY`]: wakes the waiting consumers of
     /// each key in `keys` whose queue holds messages.
     async fn check(&self, keys: &[String]) {
@@ -539,6 +634,9 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
     let mut backoff = Duration::from_millis(100);
     let mut check = tokio::time::interval(CHECK_EVERY);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renew = tokio::time::interval(backend.renew_every());
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds: u64 = 0;
     'connect: loop {
         let connected =
             tokio::time::timeout(CONNECT_TIMEOUT, backend.client.get_async_pubsub()).await;
@@ -613,6 +711,12 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                         backend.check(&keys).await;
                     }
                 }
+                _ = renew.tick() => {
+                    // Aging and the bound on pending entries (memory only)
+                    // every other round: once per half window.
+                    rounds += 1;
+                    backend.renew_all(rounds % 2 == 1).await;
+                }
             }
         }
     }
@@ -635,6 +739,7 @@ struct Scripts {
     open: redis::Script,
     take: redis::Script,
     renew: redis::Script,
+    renew_all: redis::Script,
     release: redis::Script,
 }
 
@@ -843,10 +948,14 @@ mod tests {
     }
 
     async fn backend() -> Arc<RedisBackend> {
+        backend_with(LIMITS).await
+    }
+
+    async fn backend_with(limits: QueueLimits) -> Arc<RedisBackend> {
         // Needs the real Redis at `TINY_TEST_REDIS_URL` (tests/run.sh starts it).
         let url = std::env::var("TINY_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-        let backend = Arc::new(RedisBackend::new(&url).unwrap());
+        let backend = Arc::new(RedisBackend::new(&url, limits).unwrap());
         backend
             .ping()
             .await
@@ -992,12 +1101,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stale_lineage_gives_its_messages_back_in_order() {
+    async fn the_process_renewal_keeps_live_leases_and_wakes_a_refused_one() {
         let backend = backend().await;
+        let key = unique("renew-all");
+        let first = backend.open(&key, None, LIMITS).await.unwrap();
+        let _first = backend.hold(&key, first.lease);
+        let waiter = backend.watch(&key);
+        let woken = Arc::clone(&waiter.notify).notified_owned();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        backend.renew_all(true).await;
+        assert!(
+            futures_util::FutureExt::now_or_never(woken.as_mut()).is_none(),
+            "a current lease is renewed quietly"
+        );
+        // The lineage comes back on another connection: the first is refused.
+        let resume = Resume {
+            epoch: first.epoch,
+            lineage: first.lease.lineage,
+            seq: 0,
+        };
+        let second = backend.open(&key, Some(resume), LIMITS).await.unwrap();
+        let _second = backend.hold(&key, second.lease);
+        backend.renew_all(true).await;
+        tokio::time::timeout(Duration::from_secs(5), woken)
+            .await
+            .expect("the refused connection's consumer is woken");
+        assert_eq!(
+            backend.take(&key, first.lease, at(0)).await.unwrap(),
+            Taken::Refused
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stale_lineage_gives_its_messages_back_in_order() {
         let limits = QueueLimits {
             retention: Duration::from_millis(300),
             ..LIMITS
         };
+        let backend = backend_with(limits).await;
         let key = unique("stale");
         for m in ["a", "b", "c"] {
             backend.push(&key, m.into(), limits).await.unwrap();
@@ -1020,6 +1162,8 @@ mod tests {
             panic!("a message");
         };
         assert_eq!(message, "c");
+        // The live consumer's lease, renewed by the process with the others.
+        let _held = backend.hold(&key, next.lease);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         let mut after = seq;
@@ -1028,9 +1172,9 @@ mod tests {
                 tokio::time::Instant::now() < deadline,
                 "never reclaimed: {got:?}"
             );
-            // A live consumer renews its lease; that is when stale
+            // The process renews its live leases; that is when stale
             // lineages are reclaimed.
-            assert!(backend.renew(&key, next.lease, limits).await.unwrap());
+            backend.renew_all(true).await;
             match backend.take(&key, next.lease, at(after)).await.unwrap() {
                 Taken::Message { seq, message, .. } => {
                     got.push(message);
@@ -1065,7 +1209,7 @@ mod tests {
 
     #[test]
     fn a_malformed_url_names_itself() {
-        let error = RedisBackend::new("redis://:pw@[bad").unwrap_err();
+        let error = RedisBackend::new("redis://:pw@[bad", LIMITS).unwrap_err();
         assert!(error.message().contains("TINY_CACHE_URL"), "{error}");
         assert!(!error.message().contains("pw"), "{error}");
     }

@@ -14,14 +14,15 @@
 //! A consumer takes; when there is nothing, it waits for a wake-up (each
 //! `send_key` wakes one waiting consumer of its key) or, as a fallback, its
 //! poll period (in process; on Redis one batched check per process stands
-//! in for it, so an idle stream sends Redis nothing but its lease renewal).
+//! in for it, so an idle stream sends Redis nothing of its own).
 //! The registration for the wake-up is armed *before* each take, so a
 //! message sent between a take that found nothing and the wait still wakes
 //! it, and dropped once a take found a message, so a consumer busy writing
 //! (or stalled on a slow client) holds no wake-up another could use. A live
-//! connection also renews its lineage's lease eight times per retention
-//! window (its wait is capped to that), so it is never taken for a tab that
-//! vanished.
+//! connection's lineage lease is renewed so it is never taken for a tab
+//! that vanished: in process by the connection itself, eight times per
+//! retention window (its wait is capped to that); on Redis by its process,
+//! for all its connections in one call, four times per window.
 
 use std::fmt::Write as _;
 use std::pin::Pin;
@@ -35,7 +36,10 @@ use tokio::sync::futures::OwnedNotified;
 use super::response::{EventStream, Frame};
 use super::settings::{StreamOptions, last_event_id};
 use super::{DONE, Event};
-use crate::cache::{Cache, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+use crate::cache::{Cache, Held, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+
+/// The longest pause between retries of a take that failed (Redis down).
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 use crate::{Error, Result};
 
 /// `#[sse(key = …)]`, after the template and the guard passed.
@@ -70,13 +74,20 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         None => Event::default(),
     }
     .id(ids.id(opened.after));
-    // A waiting connection takes (and so renews its lease) at least as
-    // often as a lease must be renewed.
-    let renewal = cache.lease_renewal();
-    let every = cache
-        .recheck_every(every)
-        .min(renewal)
-        .max(Duration::from_millis(1));
+    // In process a waiting connection takes (and so renews its lease) at
+    // least as often as a lease must be renewed; on Redis its process
+    // renews it, with every other, and it waits for wake-ups only.
+    let held = cache.hold(&key, opened.lease);
+    let renewal = match held {
+        Held::ByConsumer => Some(cache.lease_renewal()),
+        #[cfg(feature = "redis")]
+        Held::ByProcess(_) => None,
+    };
+    let every = match (cache.recheck_every(every), renewal) {
+        (Some(every), Some(renewal)) => Some(every.min(renewal)),
+        (every, renewal) => every.or(renewal),
+    }
+    .map(|every| every.max(Duration::from_millis(1)));
     let armed = Box::pin(Arc::clone(&waiter.notify).notified_owned());
     let consumer = Consumer {
         cache,
@@ -94,6 +105,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         renewed_at: tokio::time::Instant::now(),
         wait: false,
         ended: None,
+        _held: held,
     };
     let frames = futures_util::stream::once(async { Frame::Event(opening) }).chain(
         futures_util::stream::unfold(consumer, |mut consumer| async move {
@@ -130,19 +142,22 @@ struct Consumer {
     /// The wake-up registration, re-armed before each take (in place: no
     /// allocation per message).
     armed: Pin<Box<OwnedNotified>>,
-    every: Duration,
+    /// The fallback re-check period; `None`: wake-ups only.
+    every: Option<Duration>,
     lease: Lease,
     ids: Ids,
     /// The last sequence this connection wrote (or the cursor's), and
     /// whether entries after it may be pending for the lineage.
     position: Position,
-    /// How often the lineage's lease is renewed, and when it last was (the
-    /// open counts).
-    renewal: Duration,
+    /// How often this connection renews its lineage's lease (`None`: its
+    /// process does), and when it last did (the open counts).
+    renewal: Option<Duration>,
     renewed_at: tokio::time::Instant,
     /// The last take found nothing more: wait before the next one.
     wait: bool,
     ended: Option<Ended>,
+    /// Keeps the lease renewed by the process, where it is.
+    _held: Held,
 }
 
 impl Consumer {
@@ -157,16 +172,22 @@ impl Consumer {
         let mut pause = Duration::from_millis(10);
         loop {
             if self.wait {
-                tokio::select! {
-                    () = self.armed.as_mut() => {}
-                    () = tokio::time::sleep(self.every) => {}
+                match self.every {
+                    Some(every) => tokio::select! {
+                        () = self.armed.as_mut() => {}
+                        () = tokio::time::sleep(every) => {}
+                    },
+                    None => self.armed.as_mut().await,
                 }
             }
             self.armed
                 .set(Arc::clone(&self.waiter.notify).notified_owned());
             self.armed.as_mut().enable();
             let started = tokio::time::Instant::now();
-            let taken = if started >= self.renewed_at + self.renewal {
+            let due = self
+                .renewal
+                .is_some_and(|renewal| started >= self.renewed_at + renewal);
+            let taken = if due {
                 match self.cache.renew(&self.key, self.lease).await {
                     Ok(true) => {
                         self.renewed_at = started;
@@ -213,7 +234,7 @@ impl Consumer {
                 Err(error) => {
                     tracing::warn!(key = %self.key, %error, "key stream cannot read its queue; retrying");
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(self.every);
+                    pause = (pause * 2).min(self.every.unwrap_or(MAX_RETRY_PAUSE));
                     // The take may have run and its answer been lost.
                     self.position.replay = true;
                     self.wait = false;
