@@ -419,3 +419,46 @@ async fn on_redis_a_deleted_stream_is_a_new_epoch() {
     );
     instance.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_and_resyncs_are_counted_in_the_metrics() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap();
+    drop(free);
+    let server = TestServer::start(tiny::App::empty().mount::<Topic>().metrics(metrics_addr)).await;
+    let topic = unique("counted");
+    let url = server.url(&format!("/topic/{topic}"));
+    let mut first = open(&url, None).await;
+    for n in 0..3 {
+        tiny::sse()
+            .publish(&format!("test:{topic}"), n.to_string())
+            .await
+            .unwrap();
+    }
+    let zero = first.next().await.expect("an event");
+    assert_eq!(zero.data, "0");
+    let cursor = zero.id;
+    drop(first);
+    // Back after "0": "1" and "2" are replayed from the history.
+    let mut back = open(&url, Some(&cursor)).await;
+    assert_eq!(back.data().await, "1");
+    assert_eq!(back.data().await, "2");
+    let mut lost = open(&url, Some("not-a-cursor")).await;
+    assert_eq!(lost.next().await.expect("an event").event, "resync");
+    let text = client()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("the metrics address answers")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"tiny_events_replayed_total{mode="topic"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tiny_resyncs_total{mode="topic"} 1"#),
+        "{text}"
+    );
+}

@@ -174,7 +174,6 @@ pub(crate) fn refused(reason: &'static str) {
 }
 
 /// `count` events replayed from a history to a returning client.
-#[allow(dead_code)] // counted by the modes with a history
 pub(crate) fn replayed(mode: &'static str, count: u64) {
     METRICS
         .replayed
@@ -183,7 +182,6 @@ pub(crate) fn replayed(mode: &'static str, count: u64) {
 }
 
 /// A `resync` event sent.
-#[allow(dead_code)] // counted by the modes with a history
 pub(crate) fn resynced(mode: &'static str) {
     METRICS.resyncs.get_or_create(&ModeLabels { mode }).inc();
 }

@@ -569,7 +569,10 @@ impl Subscription {
         let (cursor, opening) = match last_event_id.map(|id| ring.resume(id)) {
             None => (head, Some(Delivery::Start(head))),
             // The client has its cursor: the replay follows it.
-            Some(Ok(cursor)) => (cursor, None),
+            Some(Ok(cursor)) => {
+                crate::metrics::replayed("pg", head.seq.saturating_sub(cursor.seq));
+                (cursor, None)
+            }
             Some(Err(gap)) => {
                 let reason = match gap {
                     Gap::Unknown => Resync::Unknown,

@@ -116,7 +116,10 @@ impl Memory {
         let (cursor, opening) = match last_event_id.map(|id| ring.resume(id)) {
             None => (head, Some(Delivery::Start(head.to_string()))),
             // The client has its cursor: the replay follows it.
-            Some(Ok(cursor)) => (cursor, None),
+            Some(Ok(cursor)) => {
+                crate::metrics::replayed("topic", head.seq.saturating_sub(cursor.seq));
+                (cursor, None)
+            }
             Some(Err(gap)) => {
                 let reason = match gap {
                     Gap::Unknown => Resync::Unknown,

@@ -646,7 +646,15 @@ impl Subscription {
                 Some(cursor) if Some(cursor.epoch) != ring.epoch => resync(Resync::Epoch),
                 Some(cursor) if cursor.id > ring.last => resync(Resync::Unknown),
                 Some(cursor) if cursor.id < ring.floor => resync(Resync::Trimmed),
-                Some(cursor) => (cursor, None),
+                Some(cursor) => {
+                    let behind = ring
+                        .entries
+                        .iter()
+                        .filter(|(id, _)| *id > cursor.id)
+                        .count();
+                    crate::metrics::replayed("topic", behind as u64);
+                    (cursor, None)
+                }
             },
         };
         drop(ring);
