@@ -85,6 +85,8 @@ pub(crate) struct VerbMethod {
 
 /// What `#[sse(...)]` asks for.
 pub(crate) struct Stream {
+    /// The `#[sse(...)]` attribute, for errors about where it is.
+    pub(crate) attr: proc_macro2::TokenStream,
     pub(crate) mode: StreamMode,
     pub(crate) keep_alive: KeepAlive,
     pub(crate) retry_ms: Option<u64>,

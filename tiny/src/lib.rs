@@ -111,6 +111,7 @@ mod metrics;
 pub mod pg;
 mod request;
 pub mod sse;
+pub mod test;
 pub mod topic;
 
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT};

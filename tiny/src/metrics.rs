@@ -193,11 +193,15 @@ pub(crate) fn lagged(mode: &'static str) {
 
 /// A `send_key` call accepted or refused.
 pub(crate) fn key_send(accepted: bool) {
-    let outcome = if accepted { "accepted" } else { "refused" };
-    METRICS
-        .key_sends
-        .get_or_create(&OutcomeLabels { outcome })
-        .inc();
+    // Looked up once: a send is a hot path, a family lookup takes a lock.
+    static SENDS: LazyLock<[Counter; 2]> = LazyLock::new(|| {
+        ["accepted", "refused"].map(|outcome| {
+            METRICS
+                .key_sends
+                .get_or_create_owned(&OutcomeLabels { outcome })
+        })
+    });
+    SENDS[usize::from(!accepted)].inc();
 }
 
 /// The pg listener re-established its connection.

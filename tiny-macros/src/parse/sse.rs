@@ -162,6 +162,7 @@ fn sse_arguments(attr: &Attribute, diag: &Diagnostics) -> Stream {
         },
     };
     Stream {
+        attr: quote::ToTokens::to_token_stream(attr),
         mode,
         keep_alive,
         retry_ms: retry,
@@ -309,33 +310,38 @@ mod tests {
 
     #[test]
     fn repeated_and_conflicting_arguments() {
-        let errors = impl_errors(syn::parse_quote! {
-            impl Ticks {
-                #[sse(poll = 5, poll = 6)]
-                fn get(&self) -> Option<String> { None }
-                #[sse(key = "a", pg = "b")]
-                fn post(&self) {}
-                #[sse(pg = "b", poll = 5)]
-                fn put(&self) {}
-                #[sse(retry = "1s", retry = -1)]
-                fn patch(&self) -> Option<String> { None }
-                #[sse(topic = "a", key = "b")]
-                fn delete(&self) {}
-                #[sse(topic = "a", poll = 5)]
-                fn options(&self) {}
-            }
-        });
-        assert_eq!(
-            errors,
-            [
-                "`poll` is given twice",
+        let cases: [(proc_macro2::TokenStream, &str); 6] = [
+            (quote::quote!(poll = 5, poll = 6), "`poll` is given twice"),
+            (
+                quote::quote!(key = "a", pg = "b"),
                 "`key` and `pg` cannot be combined: a stream has one source",
+            ),
+            (
+                quote::quote!(pg = "b", poll = 5),
                 "`poll` has no meaning with `pg`: each notification is sent as it arrives; remove `poll`",
-                // The repeated one is to be removed: its value is not checked.
+            ),
+            // The repeated one is to be removed: its value is not checked.
+            (
+                quote::quote!(retry = "1s", retry = -1),
                 "`retry` is given twice",
+            ),
+            (
+                quote::quote!(topic = "a", key = "b"),
                 "`topic` and `key` cannot be combined: a stream has one source",
+            ),
+            (
+                quote::quote!(topic = "a", poll = 5),
                 "`poll` has no meaning with `topic`: each message is sent as it is published; remove `poll`",
-            ]
-        );
+            ),
+        ];
+        for (args, expected) in cases {
+            let errors = impl_errors(syn::parse_quote! {
+                impl Ticks {
+                    #[sse(#args)]
+                    fn get(&self) -> Option<String> { None }
+                }
+            });
+            assert_eq!(errors, [expected], "{args}");
+        }
     }
 }

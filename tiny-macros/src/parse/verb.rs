@@ -40,6 +40,18 @@ pub(super) fn verb_method(
     if !sig.generics.params.is_empty() {
         diag.error_at(&sig.generics, "a verb method cannot be generic");
     }
+    if let Some(stream) = &stream
+        && verb != Verb::Get
+    {
+        // A browser's `EventSource` only ever sends GET.
+        diag.error_at(
+            &stream.attr,
+            format!(
+                "`#[sse(...)]` goes on `get`: an `EventSource` only sends GET requests, \
+                 so a stream on `{name}` could never be opened by a browser"
+            ),
+        );
+    }
     let mut inputs = sig.inputs.iter().peekable();
     match inputs.peek() {
         Some(FnArg::Receiver(receiver)) => {
@@ -202,11 +214,26 @@ mod tests {
             impl Ticks {
                 #[sse(poll = 5)]
                 fn get(&self) -> core::option::Option<&'static str> { None }
-                #[sse(key = "<section>")]
-                fn post(&self) {}
             }
         });
         assert_eq!(errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn streams_go_on_get_only() {
+        let errors = impl_errors(syn::parse_quote! {
+            impl Jobs {
+                #[sse(key = "<section>")]
+                fn post(&self) {}
+                #[sse(topic = "<section>")]
+                fn get(&self) {}
+            }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("`#[sse(...)]` goes on `get`"),
+            "{errors:?}"
+        );
     }
 
     #[test]
