@@ -15,12 +15,12 @@
 //! `notify_user_updates()` function and the `AFTER INSERT` trigger); running
 //! it again changes nothing. Every open stream shares one listening
 //! connection; restart PostgreSQL and the page gets `resync` and refetches.
-
-use std::sync::Arc;
+//! Queries go through `tiny::db()`, the pool built from `DATABASE_URL`:
+//! while the database is down they answer 503 with `Retry-After`.
 
 use tiny::http::StatusCode;
 use tiny::prelude::*;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// The seed's SQL, applied as one transaction. The function and the trigger
 /// are the seed's text unchanged; the trigger is created only when missing
@@ -92,15 +92,14 @@ pub struct Users;
 #[controller]
 impl Users {
     async fn get(&self) -> tiny::Result<Json<serde_json::Value>> {
-        let db = db().await?;
+        let db = tiny::db().get().await?;
         let row = db
             .query_one(
                 "SELECT coalesce(json_agg(u ORDER BY u.id), '[]')::text \
                  FROM (SELECT * FROM users ORDER BY id DESC LIMIT 50) u",
                 &[],
             )
-            .await
-            .map_err(query_failed)?;
+            .await?;
         Ok(Json(serde_json::from_str(row.get(0))?))
     }
 
@@ -117,44 +116,15 @@ impl Users {
             .as_deref()
             .map(str::trim)
             .filter(|e| !e.is_empty());
-        let db = db().await?;
+        let db = tiny::db().get().await?;
         let row = db
             .query_one(
                 "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING row_to_json(users)::text",
                 &[&name, &email],
             )
-            .await
-            .map_err(query_failed)?;
+            .await?;
         Ok((StatusCode::CREATED, Json(serde_json::from_str(row.get(0))?)))
     }
-}
-
-fn query_failed(error: tokio_postgres::Error) -> tiny::Error {
-    tiny::Error::unavailable(format!("the database did not answer: {error}"), 2).with_source(error)
-}
-
-/// The connection for queries (the stream has its own, shared listener);
-/// made again when the previous one broke.
-static DB: tokio::sync::Mutex<Option<Arc<Client>>> = tokio::sync::Mutex::const_new(None);
-
-async fn db() -> tiny::Result<Arc<Client>> {
-    let mut db = DB.lock().await;
-    if let Some(client) = db.as_ref().filter(|client| !client.is_closed()) {
-        return Ok(client.clone());
-    }
-    let url = std::env::var("DATABASE_URL").map_err(|_| {
-        tiny::Error::internal(
-            "set DATABASE_URL, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test",
-        )
-    })?;
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(|e| {
-        tiny::Error::unavailable(format!("cannot connect to the database: {e}"), 2).with_source(e)
-    })?;
-    // Drives the connection; when it ends, `is_closed` makes the next call reconnect.
-    tokio::spawn(connection);
-    let client = Arc::new(client);
-    *db = Some(client.clone());
-    Ok(client)
 }
 
 /// `GET /`: the page whose script opens the stream.
@@ -251,6 +221,6 @@ any other program — appears here as the trigger's <code>NOTIFY</code> arrives.
 
 #[tokio::main]
 async fn main() -> tiny::Result<()> {
-    apply_schema(&*db().await?).await?;
+    apply_schema(&*tiny::db().get().await?).await?;
     tiny::App::new().serve().await
 }

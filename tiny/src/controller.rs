@@ -172,19 +172,16 @@ fn allow(verbs: &[Verb]) -> HeaderValue {
     HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
 }
 
-/// 405 with `Allow`.
+/// 405 with `Allow`; the body as every error's (JSON for a JSON client).
 fn method_not_allowed(verbs: &[Verb]) -> Response {
     let allowed = allow(verbs);
     let message = format!(
-        "method not allowed here; allowed: {}\n",
+        "method not allowed here; allowed: {}",
         allowed.to_str().unwrap_or("OPTIONS")
     );
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, allowed)],
-        message,
-    )
-        .into_response()
+    let mut response = Error::new(StatusCode::METHOD_NOT_ALLOWED, message).into_response();
+    response.headers_mut().insert(header::ALLOW, allowed);
+    response
 }
 
 /// What every request of an app is answered with: the bounds on reading

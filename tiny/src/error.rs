@@ -247,22 +247,16 @@ from_rejection!(
 #[cfg(feature = "postgres")]
 impl From<tokio_postgres::Error> for Error {
     /// A unique or exclusion violation is 409; a lost or unreachable
-    /// database 503 with `Retry-After`; anything else 500. The driver's text
-    /// goes to the log only (5xx bodies carry an error id).
+    /// database 503 with `Retry-After`; anything else 500. No body carries
+    /// the driver's text (table, constraint and column names are the
+    /// operator's business): it stays in the error's source, which the log
+    /// shows, and 5xx bodies carry an error id to find it there.
     fn from(error: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
         if let Some(db) = error.as_db_error() {
             let code = db.code();
             if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::EXCLUSION_VIOLATION {
-                let message = format!("already exists: {}", db.message());
-                return Self::new(StatusCode::CONFLICT, message).with_source(error);
-            }
-            if *code == SqlState::FOREIGN_KEY_VIOLATION
-                || *code == SqlState::CHECK_VIOLATION
-                || *code == SqlState::NOT_NULL_VIOLATION
-            {
-                return Self::new(StatusCode::UNPROCESSABLE_ENTITY, db.message().to_owned())
-                    .with_source(error);
+                return Self::new(StatusCode::CONFLICT, "that already exists").with_source(error);
             }
             return Self::internal(format!("database error: {error}")).with_source(error);
         }

@@ -102,6 +102,9 @@ pub mod cache;
 mod connection;
 mod controller;
 mod cors;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod db;
 mod error;
 mod history;
 mod limits;
@@ -119,6 +122,9 @@ pub use axum::Json;
 pub use axum::http;
 pub use axum::response::Html;
 pub use cache::{cache, try_cache};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use db::{db, try_db};
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use limits::{

@@ -119,7 +119,7 @@ pub(crate) fn check_database_url() -> Result<()> {
     parse_url(&database_url()?).map(drop)
 }
 
-fn database_url() -> Result<String> {
+pub(crate) fn database_url() -> Result<String> {
     match std::env::var("DATABASE_URL") {
         Ok(url) => Ok(url),
         Err(std::env::VarError::NotPresent) => Err(Error::internal(
