@@ -4,10 +4,12 @@
 //! `tiny::__private`, so each behaviour lives once, in the runtime.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens as _, format_ident, quote, quote_spanned};
+
+use syn::spanned::Spanned as _;
 
 use crate::model::{
-    Build, ControllerImpl, ControllerStruct, KeepAlive, Part, RequestArg, Stream, StreamMode,
+    Arg, Build, ControllerImpl, ControllerStruct, KeepAlive, Part, RequestArg, Stream, StreamMode,
     VerbMethod,
 };
 
@@ -65,10 +67,26 @@ pub(crate) fn controller_impl(model: &ControllerImpl) -> TokenStream {
             }),
         }
     });
+    let states = model
+        .methods
+        .iter()
+        .flat_map(|m| &m.args)
+        .filter_map(|arg| match arg {
+            Arg::Extract {
+                state: Some(ty), ..
+            } => Some(quote_spanned! {ty.span()=>
+                (::core::any::TypeId::of::<#ty>(), ::core::any::type_name::<#ty>())
+            }),
+            _ => None,
+        });
     quote! {
         impl ::tiny::Controller for #self_ty {
             const VERBS: &'static [::tiny::Verb] = &[#(#verbs),*];
             const USES_POSTGRES: bool = #uses_postgres;
+
+            fn states() -> ::std::vec::Vec<(::core::any::TypeId, &'static str)> {
+                ::std::vec![#(#states),*]
+            }
 
             #[allow(unused_variables, clippy::let_and_return)]
             fn call(
@@ -116,42 +134,98 @@ fn at_output(method: &VerbMethod) -> Span {
     Span::call_site().located_at(method.output_span)
 }
 
-/// `this.get(&req)` with `.await` when the method is async, spanned at the
-/// return type: a trait the returned value lacks is reported there.
+/// `this.get(&req, __arg1, …)` with `.await` when the method is async,
+/// spanned at the return type: a trait the returned value lacks is
+/// reported there.
 fn call(method: &VerbMethod) -> TokenStream {
     let ident = &method.ident;
     let span = at_output(method);
-    let args = match method.request {
-        RequestArg::None => quote!(),
-        RequestArg::Borrowed => quote_spanned!(span=> &req),
-        RequestArg::Owned => quote_spanned!(span=> req),
-    };
+    let args = method.args.iter().enumerate().map(|(at, arg)| match arg {
+        Arg::Request(RequestArg::Borrowed) => quote_spanned!(span=> &req),
+        Arg::Request(RequestArg::Owned) => quote_spanned!(span=> req),
+        Arg::Extract { .. } => argument(at).into_token_stream(),
+    });
     let await_ = method.is_async.then(|| quote_spanned!(span=> .await));
-    quote_spanned!(span=> this.#ident(#args) #await_)
+    quote_spanned!(span=> this.#ident(#(#args),*) #await_)
+}
+
+fn argument(at: usize) -> syn::Ident {
+    format_ident!("__tiny_arg{}", at)
+}
+
+/// Runs the extractors of the method's arguments, in order; a rejection is
+/// the answer. Each bound is spanned at the argument's type, so a type that
+/// is no extractor is reported where it is written.
+fn extract(method: &VerbMethod) -> TokenStream {
+    let extracts: Vec<_> = method
+        .args
+        .iter()
+        .enumerate()
+        .filter_map(|(at, arg)| match arg {
+            Arg::Extract { ty, last, .. } => Some((argument(at), ty, *last)),
+            Arg::Request(_) => None,
+        })
+        .collect();
+    if extracts.is_empty() {
+        return quote!();
+    }
+    let steps = extracts.iter().map(|(name, ty, last)| {
+        let from = if *last {
+            quote_spanned!(ty.span()=> ::tiny::__private::from_request::<#ty, _>(__tiny_parts, &req))
+        } else {
+            quote_spanned!(ty.span()=> ::tiny::__private::from_parts::<#ty>(&mut __tiny_parts))
+        };
+        quote_spanned! {ty.span()=>
+            let #name: #ty = match #from.await {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(refused) => return refused,
+            };
+        }
+    });
+    quote! {
+        #[allow(unused_mut)]
+        let mut __tiny_parts = ::tiny::__private::request_parts(&req);
+        #(#steps)*
+    }
 }
 
 fn plain(method: &VerbMethod) -> TokenStream {
+    let extract = extract(method);
     let call = call(method);
     quote_spanned! {at_output(method)=>
+        #extract
         ::tiny::__private::IntoResponse::into_response(#call)
     }
 }
 
 fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
+    let extract = extract(method);
     let call = call(method);
     let options = options(stream);
-    let clone_request = (method.request != RequestArg::None)
+    let clone_request = method
+        .args
+        .iter()
+        .any(|arg| matches!(arg, Arg::Request(_)))
         .then(|| quote!(let req = ::core::clone::Clone::clone(&req);));
+    // Extracted once, when the stream opens; each call gets a clone.
+    let clone_arguments = method.args.iter().enumerate().filter_map(|(at, arg)| {
+        matches!(arg, Arg::Extract { .. }).then(|| {
+            let name = argument(at);
+            quote!(let #name = ::core::clone::Clone::clone(&#name);)
+        })
+    });
     // `poll_stream` checks `T: IntoEvent` on the whole call: spanned at the
     // return type, so that is where a non-event `T` is reported.
     let produce = quote_spanned! {at_output(method)=>
         move || {
             let this = ::tiny::__private::Arc::clone(&this);
             #clone_request
+            #(#clone_arguments)*
             async move { #call }
         }
     };
     quote_spanned! {at_output(method)=>
+        #extract
         ::tiny::__private::poll_stream(
             #produce,
             ::tiny::__private::Duration::from_millis(#every_ms),
@@ -162,6 +236,7 @@ fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
 
 /// Renders the template (400 on a bad path) and runs the guard, then opens.
 fn guarded(method: &VerbMethod, template: &[Part], open: TokenStream) -> TokenStream {
+    let extract = extract(method);
     let call = call(method);
     let parts = template.iter().map(|part| match part {
         Part::Literal(text) => quote!(::tiny::__private::Part::Literal(#text)),
@@ -177,6 +252,7 @@ fn guarded(method: &VerbMethod, template: &[Part], open: TokenStream) -> TokenSt
             ::core::result::Result::Ok(target) => target,
             ::core::result::Result::Err(refused) => return refused,
         };
+        #extract
         if let ::core::result::Result::Err(refused) = #check(#call) {
             return refused;
         }

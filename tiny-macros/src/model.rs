@@ -67,9 +67,22 @@ impl Verb {
 /// How a verb method receives the request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestArg {
-    None,
     Borrowed,
     Owned,
+}
+
+/// One argument of a verb method after `&self`.
+pub(crate) enum Arg {
+    /// `&Request` or `Request`.
+    Request(RequestArg),
+    /// An axum extractor: from the request's head (`FromRequestParts`), or,
+    /// as the last argument, from the whole request (`FromRequest`: a body).
+    Extract {
+        ty: syn::Type,
+        last: bool,
+        /// `T` when the type is written `State<T>`: checked at start.
+        state: Option<syn::Type>,
+    },
 }
 
 /// One verb method of a controller impl.
@@ -77,7 +90,7 @@ pub(crate) struct VerbMethod {
     pub(crate) verb: Verb,
     pub(crate) ident: Ident,
     pub(crate) is_async: bool,
-    pub(crate) request: RequestArg,
+    pub(crate) args: Vec<Arg>,
     /// Where errors about what the method returns should point.
     pub(crate) output_span: Span,
     pub(crate) stream: Option<Stream>,

@@ -49,6 +49,7 @@ pub struct Registration {
     name: &'static str,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     uses_postgres: bool,
+    states: fn() -> Vec<(std::any::TypeId, &'static str)>,
     route: fn(Arc<Serving>) -> MethodRouter,
 }
 
@@ -59,6 +60,7 @@ impl Registration {
             path: T::PATH,
             name: T::NAME,
             uses_postgres: T::USES_POSTGRES,
+            states: T::states,
             route: route::<T>,
         }
     }
@@ -96,6 +98,8 @@ pub struct App {
     addr: Option<SocketAddr>,
     /// `None`: `TINY_MESSAGE_MAX_BYTES`, else the default.
     message_max_bytes: Option<usize>,
+    /// What `State<T>` arguments get ([`App::manage`]).
+    states: crate::state::States,
     /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
     /// safe: a layer only builds services, so a panic while applying one
     /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
@@ -146,6 +150,7 @@ impl App {
             metrics: None,
             addr: None,
             message_max_bytes: None,
+            states: crate::state::States::default(),
             layers: Vec::new(),
         }
     }
@@ -273,6 +278,22 @@ impl App {
             .push(AssertUnwindSafe(Arc::new(move |router: Router| {
                 router.layer(layer.clone())
             })));
+        self
+    }
+
+    /// Hands `value` to every controller method that takes a
+    /// [`State<T>`](crate::State) of its type (one value per type; a second
+    /// replaces the first). An app that mounts a controller asking for a
+    /// `State<T>` it does not manage refuses to start ([`App::serve`],
+    /// [`App::try_router`]), naming `T` and the controller.
+    ///
+    /// ```
+    /// pub struct Config { pub greeting: String }
+    ///
+    /// let app = tiny::App::new().manage(Config { greeting: "hello".into() });
+    /// ```
+    pub fn manage<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
         self
     }
 
@@ -435,10 +456,21 @@ impl App {
             body_limit: self.body_limit,
             body_timeout: limits.body_timeout,
             cors,
+            states: Arc::new(self.states.clone()),
         });
         let mut router = Router::new();
         let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());
         for controller in &self.controllers {
+            if let Some((_, name)) = (controller.states)()
+                .into_iter()
+                .find(|(type_id, _)| !self.states.contains(*type_id))
+            {
+                return Err(Error::internal(format!(
+                    "controller `{}` takes `State<{name}>`, but the app manages no `{name}`: \
+                     add App::manage(…) with one before serving",
+                    controller.name
+                )));
+            }
             if let Some(other) = seen.iter().find(|c| c.path == controller.path) {
                 return Err(Error::internal(format!(
                     "controllers `{}` and `{}` both answer `{}`; give one of them \

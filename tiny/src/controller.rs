@@ -127,6 +127,12 @@ pub trait Controller: Route {
     /// app checks `DATABASE_URL` before serving.
     const USES_POSTGRES: bool = false;
 
+    /// The types its methods take as [`State<T>`](crate::State), with
+    /// their names, so an app that does not manage one refuses to start.
+    fn states() -> Vec<(std::any::TypeId, &'static str)> {
+        Vec::new()
+    }
+
     /// Calls the method for `verb`. Called only with a verb in [`Self::VERBS`].
     fn call(self: Arc<Self>, verb: Verb, req: Request) -> BoxFuture<'static, Response>;
 }
@@ -195,6 +201,8 @@ pub(crate) struct Serving {
     pub(crate) body_timeout: Duration,
     /// Which origins may call the app from a browser.
     pub(crate) cors: Cors,
+    /// What [`State`](crate::State) arguments read.
+    pub(crate) states: Arc<crate::state::States>,
 }
 
 /// Answers one request for controller `T`.
@@ -276,13 +284,9 @@ async fn into_request(
         parts.uri = original;
     }
     let body = collect(body, serving.body_limit, serving.body_timeout).await?;
-    Ok(Request::new(
-        parts.method,
-        parts.uri,
-        parts.headers,
-        path,
-        body,
-    ))
+    parts.extensions.insert(Arc::clone(&serving.states));
+    Ok(Request::new(parts.method, parts.uri, parts.headers, path, body)
+        .with_extensions(parts.extensions))
 }
 
 /// Reads the whole body, at most `limit` bytes within `timeout`: a body

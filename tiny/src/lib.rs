@@ -114,11 +114,15 @@ mod metrics;
 pub mod pg;
 mod request;
 pub mod sse;
+mod state;
 pub mod test;
 pub mod topic;
 
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT};
 pub use axum::Json;
+/// axum's extractors (`Query`, `Form`, `Path`, `Extension`…), for verb
+/// method arguments without a direct dependency on axum.
+pub use axum::extract;
 pub use axum::http;
 pub use axum::response::Html;
 pub use cache::{cache, try_cache};
@@ -132,6 +136,7 @@ pub use limits::{
     MAX_HEAD_BYTES,
 };
 pub use request::{PathSections, Request};
+pub use state::State;
 pub use sse::{DEFAULT_KEEP_ALIVE, sse};
 
 /// Marks a controller: on a struct it sets the route, on the struct's `impl`
@@ -231,6 +236,7 @@ pub mod __private {
     pub use crate::controller::{Buildable, Controller, Route, Verb, build, not_allowed};
     pub use crate::sse::glue::*;
     pub use crate::sse::{EventStream, IntoEvent, KeepAlive, Template};
+    pub use crate::state::{from_parts, from_request, request_parts};
     pub use axum::response::{IntoResponse, Response};
     pub use inventory;
     pub use std::boxed::Box;

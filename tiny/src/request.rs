@@ -119,6 +119,9 @@ struct Inner {
     headers: HeaderMap,
     path: PathSections,
     body: Bytes,
+    /// What the server and layers attached (the client's address, the
+    /// app's states…), for extractors.
+    extensions: axum::http::Extensions,
 }
 
 /// An HTTP request as a controller method sees it. Cloning is cheap.
@@ -168,8 +171,28 @@ impl Request {
                 headers,
                 path,
                 body,
+                extensions: axum::http::Extensions::new(),
             }),
         }
+    }
+
+    /// This request with `extensions` (what the server attached).
+    pub(crate) fn with_extensions(self, extensions: axum::http::Extensions) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.extensions = extensions;
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(shared) => Self { inner: shared },
+        }
+    }
+
+    /// What the server and its layers attached to the request (axum's
+    /// `Extension`s, the client's `ConnectInfo`).
+    pub fn extensions(&self) -> &axum::http::Extensions {
+        &self.inner.extensions
     }
 
     /// The HTTP method.

@@ -1,5 +1,6 @@
 //! One verb method of a `#[controller]` impl block: its name is the verb,
-//! it takes `&self` and at most the request, and a poll stream returns an
+//! it takes `&self`, then any of `&Request`/`Request`, `tiny::State<T>` and
+//! axum extractors (a body extractor last), and a poll stream returns an
 //! `Option`.
 
 use proc_macro2::Span;
@@ -7,7 +8,7 @@ use syn::spanned::Spanned as _;
 use syn::{FnArg, ImplItemFn, ReturnType, Type};
 
 use crate::diag::Diagnostics;
-use crate::model::{RequestArg, Stream, StreamMode, Verb, VerbMethod};
+use crate::model::{Arg, RequestArg, Stream, StreamMode, Verb, VerbMethod};
 
 /// The verb methods, as errors list them.
 pub(super) fn verb_list() -> String {
@@ -77,30 +78,37 @@ pub(super) fn verb_method(
             format!("`{name}` needs `&self` as its first argument: `fn {name}(&self, …)`"),
         ),
     }
-    let request = match inputs.next() {
-        None => RequestArg::None,
-        Some(FnArg::Typed(arg)) => match request_arg(&arg.ty) {
-            Some(kind) => kind,
-            None => {
+    let typed: Vec<_> = inputs.collect();
+    let count = typed.len();
+    let mut args = Vec::with_capacity(count);
+    let mut has_request = false;
+    for (at, input) in typed.into_iter().enumerate() {
+        let arg = match input {
+            FnArg::Typed(arg) => arg,
+            FnArg::Receiver(other) => {
+                diag.error_at(other, "`self` can only be the first argument");
+                continue;
+            }
+        };
+        if let Some(kind) = request_arg(&arg.ty) {
+            if has_request {
                 diag.error_at(
                     &arg.ty,
-                    "the only argument after `&self` is `&Request` or `Request`; \
-                     read path values from `req.path()` (`section`, `slug`)",
+                    "the request is taken once: `&Request` or `Request`",
                 );
-                RequestArg::None
             }
-        },
-        Some(other) => {
-            diag.error_at(other, "`self` can only be the first argument");
-            RequestArg::None
+            has_request = true;
+            args.push(Arg::Request(kind));
+            continue;
         }
-    };
-    for extra in inputs {
-        diag.error_at(
-            extra,
-            "a verb method takes `&self` and at most a `&Request`; \
-             read path values and the body from the request",
-        );
+        match extractor_problem(&arg.ty) {
+            Some(problem) => diag.error_at(&arg.ty, problem),
+            None => args.push(Arg::Extract {
+                ty: (*arg.ty).clone(),
+                last: at + 1 == count,
+                state: state_argument(&arg.ty).cloned(),
+            }),
+        }
     }
     let mut output_span = match &sig.output {
         ReturnType::Default => sig.ident.span(),
@@ -129,7 +137,7 @@ pub(super) fn verb_method(
         verb,
         ident: sig.ident.clone(),
         is_async: sig.asyncness.is_some(),
-        request,
+        args,
         output_span,
         stream,
     })
@@ -145,6 +153,43 @@ fn request_arg(ty: &Type) -> Option<RequestArg> {
             let last = path.path.segments.last()?;
             (last.ident == "Request" && last.arguments.is_none()).then_some(kind)
         }
+        _ => None,
+    }
+}
+
+/// Why `ty` cannot be an extractor argument, if it cannot.
+fn extractor_problem(ty: &Type) -> Option<&'static str> {
+    match ungroup(ty) {
+        Type::Reference(_) => Some(
+            "a verb method takes extractors by value (`Query<T>`, `State<T>`, `Json<T>`); \
+             the only reference it takes is `&Request`",
+        ),
+        Type::ImplTrait(_) => Some(
+            "`impl Trait` is not an argument type here: name the extractor (`Query<T>`, `Json<T>`…)",
+        ),
+        Type::Infer(_) => Some("name the argument's type: it says what is extracted"),
+        Type::Path(_) | Type::Tuple(_) | Type::Paren(_) | Type::Group(_) => None,
+        _ => Some(
+            "a verb method's arguments are `&Request`, `Request`, `tiny::State<T>` or axum \
+             extractors (`Query<T>`, `HeaderMap`, `Json<T>` last…)",
+        ),
+    }
+}
+
+/// `T` of an argument written `State<T>` (by any path).
+fn state_argument(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ungroup(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "State" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(ty) if args.args.len() == 1 => Some(ty),
         _ => None,
     }
 }
@@ -243,15 +288,28 @@ mod tests {
                 fn get(&mut self) -> String { String::new() }
                 fn post(self) -> String { String::new() }
                 fn put(req: &Request) -> String { String::new() }
-                fn patch(&self, id: u64) -> String { String::new() }
-                fn delete(&self, req: &Request, id: u64) -> String { String::new() }
+                fn patch(&self, query: &Query<Page>) -> String { String::new() }
+                fn delete(&self, req: &Request, again: Request) -> String { String::new() }
+                fn options(&self, body: impl Sized) -> String { String::new() }
             }
         });
-        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors.len(), 6, "{errors:?}");
         assert!(errors[0].contains("not `&mut self`"));
         assert!(errors[1].contains("not `self`"));
         assert!(errors[2].contains("`put` needs `&self`"));
-        assert!(errors[3].contains("`req.path()`"));
-        assert!(errors[4].contains("at most a `&Request`"));
+        assert!(errors[3].contains("takes extractors by value"));
+        assert!(errors[4].contains("the request is taken once"));
+        assert!(errors[5].contains("`impl Trait` is not an argument type"));
+    }
+
+    #[test]
+    fn extractors_and_state_are_arguments() {
+        let errors = impl_errors(syn::parse_quote! {
+            impl Users {
+                fn get(&self, db: State<Db>, Query(page): Query<Page>, req: &Request) -> String { String::new() }
+                async fn post(&self, headers: HeaderMap, Json(user): Json<User>) -> String { String::new() }
+            }
+        });
+        assert_eq!(errors, Vec::<String>::new());
     }
 }
