@@ -208,12 +208,15 @@ fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
         .any(|arg| matches!(arg, Arg::Request(_)))
         .then(|| quote!(let req = ::core::clone::Clone::clone(&req);));
     // Extracted once, when the stream opens; each call gets a clone.
-    let clone_arguments = method.args.iter().enumerate().filter_map(|(at, arg)| {
-        matches!(arg, Arg::Extract { .. }).then(|| {
+    let clone_arguments = method
+        .args
+        .iter()
+        .enumerate()
+        .filter(|(_, arg)| matches!(arg, Arg::Extract { .. }))
+        .map(|(at, _)| {
             let name = argument(at);
             quote!(let #name = ::core::clone::Clone::clone(&#name);)
-        })
-    });
+        });
     // `poll_stream` checks `T: IntoEvent` on the whole call: spanned at the
     // return type, so that is where a non-event `T` is reported.
     let produce = quote_spanned! {at_output(method)=>

@@ -15,9 +15,9 @@ use syn::Item;
 
 use crate::diag::Diagnostics;
 
-/// On a struct: the controller's route. On its `impl` block: the verb methods.
-///
-/// See `tiny::controller` for the documentation.
+// On a struct: the controller's route. On its `impl` block: the verb methods.
+// Documented where users read it, on the re-export `tiny::controller`
+// (rustdoc would append doc comments written here to that page).
 #[proc_macro_attribute]
 pub fn controller(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);
@@ -70,11 +70,11 @@ pub fn controller(args: TokenStream, item: TokenStream) -> TokenStream {
     output.into()
 }
 
-/// Makes a verb method of a `#[controller] impl` block an event stream.
-///
-/// See `tiny::sse` for the documentation. This expansion runs only when the
-/// attribute is *not* inside a `#[controller]` impl (which consumes it), so
-/// it is always an error.
+// Makes a verb method of a `#[controller] impl` block an event stream.
+//
+// See `tiny::sse` for the documentation. This expansion runs only when the
+// attribute is *not* inside a `#[controller]` impl (which consumes it), so
+// it is always an error.
 #[proc_macro_attribute]
 pub fn sse(_args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);

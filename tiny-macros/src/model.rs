@@ -78,10 +78,10 @@ pub(crate) enum Arg {
     /// An axum extractor: from the request's head (`FromRequestParts`), or,
     /// as the last argument, from the whole request (`FromRequest`: a body).
     Extract {
-        ty: syn::Type,
+        ty: Box<syn::Type>,
         last: bool,
         /// `T` when the type is written `State<T>`: checked at start.
-        state: Option<syn::Type>,
+        state: Option<Box<syn::Type>>,
     },
 }
 

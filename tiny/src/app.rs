@@ -98,8 +98,10 @@ pub struct App {
     addr: Option<SocketAddr>,
     /// `None`: `TINY_MESSAGE_MAX_BYTES`, else the default.
     message_max_bytes: Option<usize>,
-    /// What `State<T>` arguments get ([`App::manage`]).
-    states: crate::state::States,
+    /// What `State<T>` arguments get ([`App::manage`]). Asserted unwind
+    /// safe as the layers are: the values are only handed out, never
+    /// changed by tiny, so a panic leaves nothing half-changed.
+    states: AssertUnwindSafe<crate::state::States>,
     /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
     /// safe: a layer only builds services, so a panic while applying one
     /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
@@ -150,7 +152,7 @@ impl App {
             metrics: None,
             addr: None,
             message_max_bytes: None,
-            states: crate::state::States::default(),
+            states: AssertUnwindSafe(crate::state::States::default()),
             layers: Vec::new(),
         }
     }
@@ -456,7 +458,7 @@ impl App {
             body_limit: self.body_limit,
             body_timeout: limits.body_timeout,
             cors,
-            states: Arc::new(self.states.clone()),
+            states: Arc::new(self.states.0.clone()),
         });
         let mut router = Router::new();
         let mut seen: Vec<&Registration> = Vec::with_capacity(self.controllers.len());

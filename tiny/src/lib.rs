@@ -38,9 +38,9 @@
 //! A controller answers its path and every deeper one; the request's
 //! [`path()`](Request::path) splits it into `controller`, `section` and `slug`.
 //! Methods are named after verbs (`get`, `post`, `put`, `patch`, `delete`,
-//! `options`), take `&self` and optionally `&Request` or `Request`, may be
-//! sync or async, and return anything axum can answer with, or
-//! [`Result<T>`](Result).
+//! `options`), take `&self` and then any of `&Request` or `Request`,
+//! [`State<T>`] and axum extractors (see [State](#state)), may be sync or
+//! async, and return anything axum can answer with, or [`Result<T>`](Result).
 //!
 //! # Streams
 //!
@@ -62,6 +62,146 @@
 //! `#[sse(topic = "job:<section>")]` streams the messages published to a
 //! topic by [`sse().publish(…)`](sse::Sse::publish), each to every
 //! subscriber, with a bounded history for streams that resume ([`topic`]).
+//!
+//! # Choosing a mode
+//!
+//! | mode | who gets a message | replay on reconnect | across instances |
+//! |---|---|---|---|
+//! | `poll` | each stream calls its own producer | none: each frame is the current state | n/a |
+//! | `key` | exactly one consumer lineage (a tab and its reconnections) | what its lineage was handed and never read | Redis (`TINY_CACHE_URL`) |
+//! | `topic` | every subscriber | a bounded history per topic | Redis (`TINY_CACHE_URL`) |
+//! | `pg` | every subscriber | a per-process ring per channel | PostgreSQL |
+//!
+//! A dashboard that recomputes its state is `poll`; a job's progress or a
+//! chat room seen by every open tab is `topic`; a per-user inbox whose
+//! messages must be handled once is `key`; rows changing in the database
+//! are `pg`. Every frame of a mode with a history carries an `id:`; a page
+//! refetches on `event: resync`.
+//!
+//! # State
+//!
+//! Controllers are built once, so what the app builds at start (a pool, a
+//! configuration, a client) reaches a method as [`State<T>`], handed over
+//! with [`App::manage`]. Methods also take axum extractors ([`extract`]):
+//! any from the request's head, and one body extractor last.
+//!
+//! ```
+//! use tiny::State;
+//! use tiny::extract::Query;
+//! use tiny::prelude::*;
+//!
+//! pub struct Config { pub greeting: String }
+//!
+//! #[derive(serde::Deserialize)]
+//! pub struct Who { name: String }
+//!
+//! #[controller]
+//! pub struct Hello;
+//!
+//! #[controller]
+//! impl Hello {
+//!     fn get(&self, config: State<Config>, Query(who): Query<Who>) -> String {
+//!         format!("{}, {}", config.greeting, who.name)
+//!     }
+//!
+//!     fn post(&self, Json(who): Json<Who>) -> Json<serde_json::Value> {
+//!         Json(json!({ "created": who.name }))
+//!     }
+//! }
+//!
+//! let app = tiny::App::new().manage(Config { greeting: "hello".into() });
+//! ```
+//!
+//! An app that mounts a controller taking a `State<T>` it does not manage
+//! refuses to start, naming `T` and the controller.
+//!
+//! # Errors
+//!
+//! A method returning [`Result<T>`] answers an `Err` with its status. `?`
+//! works on parse errors (400), axum rejections (their status), I/O and
+//! JSON errors, `tokio_postgres` errors (409 for a unique violation, 503
+//! with `Retry-After` while the database is unreachable, else 500) and
+//! Redis errors. A client that accepts JSON gets `{"error": "…", "status":
+//! N}`; a 5xx body carries the reason phrase and an error id only, the
+//! detail goes to the log under that id.
+//!
+//! ```
+//! use tiny::prelude::*;
+//!
+//! #[controller]
+//! pub struct Orders;
+//!
+//! #[controller]
+//! impl Orders {
+//!     fn get(&self, req: &Request) -> tiny::Result<String> {
+//!         let id: u64 = req.path().section.parse()?;        // 400 when not a number
+//!         if id == 0 {
+//!             return Err(tiny::Error::not_found("no order 0")); // 404
+//!         }
+//!         Ok(format!("order {id}"))
+//!     }
+//! }
+//! ```
+//!
+//! # Middleware and layers
+//!
+//! [`App::layer`] wraps every route in a tower layer (tracing, auth,
+//! timeouts) and keeps tiny's serving, limits and shutdown.
+//! [`App::router`] is a plain `axum::Router` to nest in an app of your own:
+//! serve it with [`App::graceful_shutdown`] so open streams end on SIGTERM.
+//! A compression layer must skip `text/event-stream`.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let app = tiny::App::new();
+//! let router = axum::Router::new().nest("/live", app.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, router)
+//!     .with_graceful_shutdown(app.graceful_shutdown())
+//!     .await
+//! # }
+//! ```
+//!
+//! # Testing
+//!
+//! [`test::Client`] drives an app in process, without a socket; its
+//! [`sse`](test::Client::sse) reads a stream event by event and works under
+//! `tokio::time::pause()`.
+//!
+//! ```
+//! use tiny::prelude::*;
+//!
+//! #[controller]
+//! pub struct Ping;
+//!
+//! #[controller]
+//! impl Ping {
+//!     fn get(&self) -> &'static str { "pong" }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let client = tiny::test::Client::new(tiny::App::empty().mount::<Ping>());
+//! assert_eq!(client.get("/ping").await.text(), "pong");
+//! # }
+//! ```
+//!
+//! # Deployment
+//!
+//! - **Address:** `TINY_ADDR=0.0.0.0:8080` (default `127.0.0.1:8080`).
+//! - **Behind a proxy** (nginx, a load balancer): turn response buffering
+//!   off for streams (tiny sends `X-Accel-Buffering: no`), keep
+//!   `proxy_read_timeout` above the keep-alive period (15 s), pass the
+//!   original `Host` (origins are checked against it) or list the public
+//!   origin in `TINY_CORS_ORIGINS`. Terminating TLS there with HTTP/2 lifts
+//!   the browsers' six-streams-per-host limit.
+//! - **systemd or a container:** tiny ends every stream on SIGTERM and exits
+//!   0 within `TINY_SHUTDOWN_TIMEOUT` (10 s); raise the file-descriptor limit
+//!   (`LimitNOFILE=`, `--ulimit nofile=`): open streams are capped at 90 % of
+//!   it.
+//! - **Several instances:** share `TINY_CACHE_URL=redis://…` for keys and
+//!   topics, and `DATABASE_URL` for pg streams.
+//! - **Settings:** every limit has an environment variable (below) and an
+//!   `App` method; a malformed one stops the start with a message naming it.
 //!
 //! # Feature flags
 //!
@@ -157,7 +297,9 @@ pub use sse::{DEFAULT_KEEP_ALIVE, sse};
 /// ```
 pub use tiny_macros::controller;
 
-/// Makes a verb method of a `#[controller]` impl an event stream.
+/// Makes the `get` method of a `#[controller]` impl an event stream (a
+/// browser's `EventSource` only sends GET: on any other verb it is a
+/// compile error). One mode per stream:
 ///
 /// - `poll = N`: the method (returning `Option<T>`) is called at once, then
 ///   every `N` (integer seconds, or `"250ms"`, `"2s"`, `"1m"`; default 10 s).
@@ -176,6 +318,15 @@ pub use tiny_macros::controller;
 ///   on the channel is one frame. The channel may use `<controller>`,
 ///   `<section>` and `<slug>`, filled from the path (400 when a value is
 ///   empty, longer than 128 bytes or outside `[A-Za-z0-9._-]`).
+/// - `topic = "job:<section>"`: the method body is a guard, then every
+///   message [published](sse::Sse::publish) to the topic is streamed to
+///   every subscriber, with an id; a stream that resumes replays the
+///   topic's history after its `Last-Event-ID` ([`topic`]).
+///
+/// `key`, `pg` and `topic` take the same templates: `<controller>`,
+/// `<section>` and `<slug>` are filled from the path, and a request whose
+/// value is empty, longer than 128 bytes or has a byte outside
+/// `[A-Za-z0-9._-]` is answered 400 before anything streams.
 ///
 /// ```
 /// use tiny::prelude::*;

@@ -104,9 +104,9 @@ pub(super) fn verb_method(
         match extractor_problem(&arg.ty) {
             Some(problem) => diag.error_at(&arg.ty, problem),
             None => args.push(Arg::Extract {
-                ty: (*arg.ty).clone(),
+                ty: arg.ty.clone(),
                 last: at + 1 == count,
-                state: state_argument(&arg.ty).cloned(),
+                state: state_argument(&arg.ty).cloned().map(Box::new),
             }),
         }
     }
