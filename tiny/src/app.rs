@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,8 @@ use axum::http::Uri;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, Route, any};
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -29,17 +31,21 @@ use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::connection::{self, Reserve, TimedWrites};
+use crate::connection::{self, H2_PING_INTERVAL, H2_PING_TIMEOUT, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::cors::Cors;
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, Limits, MAX_HEAD_BYTES};
 use crate::sse::{StreamCaps, StreamDefaults};
+use crate::tls::{self, Tls};
 use crate::{Error, Result};
 
 /// The address [`App::serve`] binds when `TINY_ADDR` is unset.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 /// Largest request body read before a controller runs, unless set otherwise.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Bytes an HTTP/2 stream may queue while its flow-control window is shut.
+const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// A controller as the registry and [`App::mount`] hold it.
 #[doc(hidden)]
@@ -102,6 +108,8 @@ pub struct App {
     /// safe as the layers are: the values are only handed out, never
     /// changed by tiny, so a panic leaves nothing half-changed.
     states: AssertUnwindSafe<crate::state::States>,
+    /// `None`: `TINY_TLS_CERT` and `TINY_TLS_KEY`, else plain HTTP.
+    tls: Option<tls::Files>,
     /// Applied to the router, in order, by [`App::layer`]. Asserted unwind
     /// safe: a layer only builds services, so a panic while applying one
     /// leaves no shared state half-changed, and `App` stays `UnwindSafe`.
@@ -118,6 +126,7 @@ impl std::fmt::Debug for App {
             .field("body_limit", &self.body_limit)
             .field("limits", &self.limits)
             .field("cors", &self.cors)
+            .field("tls", &self.tls)
             .field("layers", &self.layers.len())
             .finish()
     }
@@ -153,6 +162,7 @@ impl App {
             addr: None,
             message_max_bytes: None,
             states: AssertUnwindSafe(crate::state::States::default()),
+            tls: None,
             layers: Vec::new(),
         }
     }
@@ -319,6 +329,35 @@ impl App {
     /// ```
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = Some(addr);
+        self
+    }
+
+    /// Serves HTTPS with the certificate chain and private key in these PEM
+    /// files, instead of `TINY_TLS_CERT` and `TINY_TLS_KEY`. Clients that
+    /// offer HTTP/2 by ALPN (every browser) get it, others HTTP/1.1: over
+    /// HTTP/1.1 a browser opens at most six streams per host, over HTTP/2
+    /// one connection carries up to [`App::h2_max_streams`]. The files are
+    /// read, and the key checked against the certificate, before the app
+    /// binds; they are read again on SIGHUP, so a renewed certificate is
+    /// taken without a restart.
+    ///
+    /// ```
+    /// let app = tiny::App::new().tls("/etc/tiny/fullchain.pem", "/etc/tiny/privkey.pem");
+    /// ```
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(tls::Files::new(cert.into(), key.into()));
+        self
+    }
+
+    /// At most `streams` open at once on one HTTP/2 connection (default
+    /// 256, or `TINY_H2_MAX_STREAMS`); the client queues the others. Streams
+    /// still count against [`App::max_streams`] one by one.
+    ///
+    /// ```
+    /// let app = tiny::App::new().h2_max_streams(100);
+    /// ```
+    pub fn h2_max_streams(mut self, streams: u32) -> Self {
+        self.limits.h2_max_streams = Some(streams.max(1));
         self
     }
 
@@ -500,10 +539,12 @@ impl App {
     }
 
     /// Binds `TINY_ADDR` (default `127.0.0.1:8080`), prints
-    /// `listening on http://ADDR` on stdout, and serves until SIGINT or
-    /// SIGTERM; then open streams end and the server drains.
+    /// `listening on http://ADDR` on stdout (`https://` with
+    /// [`App::tls`]), and serves until SIGINT or SIGTERM; then open streams
+    /// end and the server drains.
     ///
-    /// Fails before listening when `TINY_ADDR` is malformed, or when
+    /// Fails before listening when `TINY_ADDR` is malformed, when the TLS
+    /// certificate or key is unreadable or the key does not match, or when
     /// `TINY_CACHE_URL` is set but unusable (malformed, Redis unreachable).
     pub async fn serve(self) -> Result<()> {
         init_tracing();
@@ -511,6 +552,7 @@ impl App {
         // Two controllers on one path, a malformed limit: refused before
         // binding or printing anything.
         let _checked = self.try_router()?;
+        let tls = self.resolve_tls()?;
         let addr = match self.addr {
             Some(addr) => addr,
             None => {
@@ -526,8 +568,9 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::internal(format!("cannot listen on {addr}: {e}")).with_source(e))?;
-        println!("listening on http://{}", listener.local_addr()?);
-        self.run(listener, shutdown_signal()).await
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{}", listener.local_addr()?);
+        self.serve_on(listener, shutdown_signal(), tls).await
     }
 
     /// Serves on `listener` until `shutdown` completes; then open streams end
@@ -543,10 +586,36 @@ impl App {
     /// 30 s, TCP keepalive, and the write timeout. Protocol upgrades
     /// (WebSockets) are not served; nest [`App::router`] in your own server
     /// for those.
+    ///
+    /// With [`App::tls`] (or `TINY_TLS_CERT`), connections are TLS and the
+    /// protocol is the one ALPN chose: HTTP/2 for `h2`, with PING keep-alive
+    /// and at most [`App::h2_max_streams`] streams each, else HTTP/1.1 as
+    /// above. On shutdown HTTP/2 connections are sent GOAWAY. The plain
+    /// port speaks HTTP/1.1 only (no cleartext h2c).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let tls = self.resolve_tls()?;
+        self.serve_on(listener, shutdown, tls).await
+    }
+
+    /// The TLS files, loaded and checked: the builder's, else the
+    /// environment's, else none.
+    fn resolve_tls(&self) -> Result<Option<Tls>> {
+        let files = match &self.tls {
+            Some(files) => Some(files.clone()),
+            None => tls::Files::from_env()?,
+        };
+        files.map(Tls::load).transpose()
+    }
+
+    async fn serve_on(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        tls: Option<Tls>,
     ) -> Result<()> {
         self.check_environment()?;
         let limits = self.limits.resolve()?;
@@ -557,10 +626,23 @@ impl App {
             let bound = crate::metrics::serve(addr, token.clone()).await?;
             tracing::info!("metrics on http://{bound}/metrics");
         }
-        let mut http = hyper::server::conn::http1::Builder::new();
+        let mut http = http1::Builder::new();
         http.max_buf_size(MAX_HEAD_BYTES)
             .timer(TokioTimer::new())
             .header_read_timeout(DEFAULT_HEADER_TIMEOUT);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .keep_alive_interval(Some(H2_PING_INTERVAL))
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .max_concurrent_streams(limits.h2_max_streams)
+            .max_header_list_size(MAX_HEAD_BYTES as u32)
+            // Bytes queued per stream while the client's flow-control
+            // window is closed (h2's default is 400 KiB): with 256 streams
+            // a connection that stops reading holds at most 16 MiB.
+            .max_send_buf_size(H2_SEND_BUFFER);
+        if let Some(tls) = &tls {
+            tls.reload_on_hangup(token.clone());
+        }
         let graceful = GracefulShutdown::new();
         // Every connection's task, so the ones still open at the shutdown
         // deadline can be closed; finished ones are reaped on each accept.
@@ -580,14 +662,50 @@ impl App {
             };
             while connections.try_join_next().is_some() {}
             connection::configure(&tcp, write_timeout);
-            let io = TokioIo::new(TimedWrites::new(tcp, write_timeout));
+            // Under TLS too: the timeout watches the socket's writes.
+            let io = TimedWrites::new(tcp, write_timeout);
             // The client's address, for the per-address stream cap and for
             // handlers (axum's `ConnectInfo`).
             let service = Extension(ConnectInfo(peer)).layer(router.clone());
             let service = TowerToHyperService::new(service);
-            let connection = graceful.watch(http.serve_connection(io, service));
+            let Some(tls) = &tls else {
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+                connections.spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+                continue;
+            };
+            // The handshake runs in the connection's task, never in the
+            // accept loop: a slow client must not hold up the next one.
+            let acceptor = tls.acceptor().clone();
+            let (h1, h2, watcher, token) =
+                (http.clone(), h2.clone(), graceful.watcher(), token.clone());
             connections.spawn(async move {
-                if let Err(error) = connection.await {
+                let handshake = tokio::time::timeout(DEFAULT_HEADER_TIMEOUT, acceptor.accept(io));
+                let stream = tokio::select! {
+                    () = token.cancelled() => return,
+                    done = handshake => match done {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake not done within 30 s: closed");
+                            return;
+                        }
+                    },
+                };
+                let negotiated_h2 = tls::negotiated_h2(stream.get_ref().1);
+                let io = TokioIo::new(stream);
+                let served = if negotiated_h2 {
+                    watcher.watch(h2.serve_connection(io, service)).await
+                } else {
+                    watcher.watch(h1.serve_connection(io, service)).await
+                };
+                if let Err(error) = served {
                     tracing::debug!(%error, "connection ended with an error");
                 }
             });

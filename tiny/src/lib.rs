@@ -223,6 +223,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TINY_ADDR` | `127.0.0.1:8080` | the address [`App::serve`] binds |
+//! | `TINY_TLS_CERT`, `TINY_TLS_KEY` | unset: plain HTTP/1.1 | PEM paths of the certificate chain and its private key: serve HTTPS, with HTTP/2 for clients that offer it ([`App::tls`]); reloaded on SIGHUP |
+//! | `TINY_H2_MAX_STREAMS` | 256 | streams one HTTP/2 connection may have open at once ([`App::h2_max_streams`]) |
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
 //! | `TINY_QUEUE_MAX_BYTES` | 1 MiB | bytes of unread messages a key's queue holds before `send_key` is refused |
@@ -256,6 +258,7 @@ mod request;
 pub mod sse;
 mod state;
 pub mod test;
+mod tls;
 pub mod topic;
 
 pub use app::{App, DEFAULT_ADDR, DEFAULT_BODY_LIMIT};
@@ -272,8 +275,8 @@ pub use db::{db, try_db};
 pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use limits::{
-    DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
-    MAX_HEAD_BYTES,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_WRITE_TIMEOUT, MAX_HEAD_BYTES,
 };
 pub use request::{PathSections, Request};
 pub use state::State;

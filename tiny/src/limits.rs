@@ -20,6 +20,9 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request head (request line and headers) read, in bytes;
 /// larger ones are answered 431. Big enough for large cookies.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How many streams one HTTP/2 connection may have open at once, unless
+/// configured: a browser's page rarely needs more, and each is a task.
+pub const DEFAULT_H2_MAX_STREAMS: u32 = 256;
 /// Share of the process's file-descriptor limit open streams may take by
 /// default: the rest stays in reserve, so ordinary pages still answer and
 /// every refused stream still gets its 503.
@@ -34,6 +37,7 @@ pub(crate) struct Configured {
     pub(crate) max_streams: Option<usize>,
     /// `Some(0)` turns the cap off.
     pub(crate) max_streams_per_ip: Option<usize>,
+    pub(crate) h2_max_streams: Option<u32>,
 }
 
 /// The limits in force while an app serves.
@@ -45,6 +49,8 @@ pub(crate) struct Limits {
     pub(crate) max_streams: usize,
     /// `None`: no per-address cap.
     pub(crate) max_streams_per_ip: Option<usize>,
+    /// Concurrent streams per HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub(crate) h2_max_streams: u32,
 }
 
 impl Default for Limits {
@@ -55,6 +61,7 @@ impl Default for Limits {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_streams: default_max_streams(),
             max_streams_per_ip: None,
+            h2_max_streams: DEFAULT_H2_MAX_STREAMS,
         }
     }
 }
@@ -91,6 +98,18 @@ impl Configured {
                 None => count("TINY_MAX_STREAMS_PER_IP", env)?,
             }
             .filter(|&n| n > 0),
+            h2_max_streams: match self.h2_max_streams {
+                Some(n) => n,
+                None => match count("TINY_H2_MAX_STREAMS", env)? {
+                    None => DEFAULT_H2_MAX_STREAMS,
+                    Some(n) => u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                        Error::internal(format!(
+                            "TINY_H2_MAX_STREAMS `{n}` must be from 1 to {}",
+                            u32::MAX
+                        ))
+                    })?,
+                },
+            },
         })
     }
 }
