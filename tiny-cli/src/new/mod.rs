@@ -154,7 +154,10 @@ pub(crate) fn render(catalogue: &Catalogue<'_>, example: Example<'_>, dir_name: 
             PathBuf::from("Cargo.toml"),
             manifest(catalogue, example, &package),
         ),
-        (PathBuf::from("src/main.rs"), example.source.to_owned()),
+        (
+            PathBuf::from("src/main.rs"),
+            Doc::project_source(example, catalogue),
+        ),
         (
             PathBuf::from("README.md"),
             doc.readme(&package, example, catalogue),
@@ -209,11 +212,12 @@ mod tests {
             .collect::<Vec<_>>()
         );
         let heartbeat = CATALOGUE.example("heartbeat").unwrap();
-        assert_eq!(
-            memory.file("apps/my-app/src/main.rs"),
-            Some(heartbeat.source),
-            "the example, verbatim"
-        );
+        // The example, its comment naming the project's own run command.
+        let main = heartbeat
+            .source
+            .replace("cargo run --example heartbeat", "cargo run");
+        assert_ne!(main, heartbeat.source);
+        assert_eq!(memory.file("apps/my-app/src/main.rs"), Some(main.as_str()));
         assert_eq!(
             memory.file("apps/my-app/Cargo.toml"),
             Some(manifest(&CATALOGUE, heartbeat, "my-app").as_str())

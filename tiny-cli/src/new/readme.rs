@@ -112,6 +112,26 @@ impl Doc {
         out
     }
 
+    /// `source` with its `//!` comment rewritten as the README is, so the
+    /// project's `src/main.rs` names its own run command.
+    pub(super) fn project_source(example: Example<'_>, catalogue: &Catalogue<'_>) -> String {
+        let mut scratch = Doc {
+            prose: Vec::new(),
+            run: Vec::new(),
+            try_it: Vec::new(),
+            others: Vec::new(),
+        };
+        let mut out = String::with_capacity(example.source.len());
+        for line in example.source.split_inclusive('\n') {
+            if line.trim_start().starts_with("//!") {
+                out.push_str(&scratch.rewrite(line, example.name, catalogue));
+            } else {
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
     /// The command that runs the app, for the message after `tiny new`.
     pub(super) fn run_line(&self) -> String {
         self.run
@@ -143,7 +163,12 @@ impl Doc {
             out.push_str(line);
             out.push('\n');
         }
-        out.push_str("```\n");
+        out.push_str("```\n\n");
+        out.push_str(
+            "It listens on `127.0.0.1:8080`; set `TINY_ADDR` to change that \
+             (`TINY_ADDR=0.0.0.0:3000 cargo run`). Every other setting (`TINY_…`) \
+             is listed in tiny's README, under Configuration.\n",
+        );
         if !self.try_it.is_empty() {
             out.push_str("\n## Try it\n\n```sh\n");
             for line in &self.try_it {
@@ -206,6 +231,10 @@ mod tests {
              ```sh\n\
              cargo run    # then open http://127.0.0.1:8080/\n\
              ```\n\
+             \n\
+             It listens on `127.0.0.1:8080`; set `TINY_ADDR` to change that \
+             (`TINY_ADDR=0.0.0.0:3000 cargo run`). Every other setting (`TINY_…`) \
+             is listed in tiny's README, under Configuration.\n\
              \n\
              ## Try it\n\
              \n\
