@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use support::TestServer;
-use support::browser::{Browser, ExampleServer};
+use support::browser::{Browser, ExampleServer, SelfSigned};
 use support::cutter::Cutter;
 use tiny::prelude::*;
 
@@ -163,6 +163,76 @@ async fn six_streams_from_one_page_all_receive() {
         )
         .await;
     browser.close().await;
+}
+
+/// Twelve streams of one page: more than HTTP/1.1's six connections per
+/// host, so they all receive only over HTTP/2.
+#[controller]
+pub struct Twelve;
+
+#[controller]
+impl Twelve {
+    fn get(&self) -> Html<&'static str> {
+        Html(
+            r#"<!doctype html><meta charset="utf-8"><title>twelve</title><script>
+            window.got = Array(12).fill(0);
+            for (let i = 0; i < 12; i++) {
+              const es = new EventSource('/ticks/' + i);
+              es.onmessage = ({ data }) => { if (data === String(i)) window.got[i] += 1; };
+            }
+            </script>"#,
+        )
+    }
+}
+
+const NEGOTIATED: &str = "performance.getEntriesByType('navigation')[0].nextHopProtocol";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_streams_from_one_page_all_receive_over_http2() {
+    let cert = SelfSigned::new();
+    let app = tiny::App::empty()
+        .mount::<Ticks>()
+        .mount::<Twelve>()
+        .tls(&cert.cert, &cert.key);
+    let server = TestServer::start(app).await;
+    let browser = Browser::start().await;
+    let url = format!("https://localhost:{}/twelve", server.addr.port());
+    browser.client.goto(&url).await.unwrap();
+    assert_eq!(browser.eval(NEGOTIATED).await, "h2");
+    browser
+        .wait_for(
+            "every stream to receive twice",
+            "window.got.every(n => n >= 2)",
+        )
+        .await;
+    assert_eq!(tiny::sse::live_streams(), 12, "twelve streams open at once");
+    browser.close().await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_example_over_https_is_served_over_http2() {
+    let cert = SelfSigned::new();
+    let server = ExampleServer::start_with("heartbeat", "127.0.0.1:0", &cert.env());
+    assert!(server.url("/").starts_with("https://"));
+    let browser = Browser::start().await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    assert_eq!(browser.eval(NEGOTIATED).await, "h2");
+    browser
+        .wait_for(
+            "a beat",
+            "Number(document.getElementById('count').textContent) >= 1",
+        )
+        .await;
+    let stream = browser
+        .eval("performance.getEntriesByType('resource').filter(e => e.name.endsWith('/heartbeat')).map(e => e.nextHopProtocol).join()")
+        .await;
+    assert!(
+        stream == "h2" || stream == "",
+        "the stream went over {stream}"
+    );
+    browser.close().await;
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

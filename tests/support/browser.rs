@@ -46,6 +46,8 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-quic", "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
+                    // The HTTPS tests serve a self-signed certificate.
+                    "--ignore-certificate-errors",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }
@@ -160,17 +162,30 @@ fn free_port() -> u16 {
 pub struct ExampleServer {
     child: Child,
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: String,
 }
 
 impl ExampleServer {
     /// Starts `examples/<name>.rs` on `addr` (port 0: any) and waits for its
     /// `listening on http://…` line.
     pub fn start(name: &str, addr: &str) -> Self {
-        let mut child = Command::new(super::examples::example_binary(name))
+        Self::start_with(name, addr, &[])
+    }
+
+    /// [`ExampleServer::start`] with more variables (`TINY_TLS_CERT`…);
+    /// the URL's scheme is the one the example printed.
+    pub fn start_with(name: &str, addr: &str, env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(super::examples::example_binary(name));
+        command
             .env("TINY_ADDR", addr)
             .env_remove("TINY_CACHE_URL")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
@@ -180,16 +195,20 @@ impl ExampleServer {
             .expect("read the first line");
         let url = first
             .trim()
-            .strip_prefix("listening on http://")
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{name} printed {first:?} first"));
+        let (scheme, addr) = url
+            .split_once("://")
             .unwrap_or_else(|| panic!("{name} printed {first:?} first"));
         Self {
-            addr: url.parse().expect("an address"),
+            addr: addr.parse().expect("an address"),
+            scheme: scheme.to_owned(),
             child,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     /// SIGTERM, then waits for a clean exit.
@@ -208,5 +227,43 @@ impl Drop for ExampleServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` in PEM files of
+/// a directory of its own, removed on drop.
+pub struct SelfSigned {
+    dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl SelfSigned {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(super::services::unique("tiny-tls"));
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("a self-signed certificate");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).expect("write the certificate");
+        std::fs::write(&key, made.signing_key.serialize_pem()).expect("write the key");
+        Self { dir, cert, key }
+    }
+
+    /// `TINY_TLS_CERT` and `TINY_TLS_KEY` for these files.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TINY_TLS_CERT", self.cert.display().to_string()),
+            ("TINY_TLS_KEY", self.key.display().to_string()),
+        ]
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
