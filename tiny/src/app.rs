@@ -602,20 +602,27 @@ impl App {
     }
 
     /// The TLS files, loaded and checked: the builder's, else the
-    /// environment's, else none.
+    /// environment's, else none. SIGHUP is caught from here on, before
+    /// [`App::serve`] prints its address, so a reload sent as soon as the
+    /// line appears never ends the process.
     fn resolve_tls(&self) -> Result<Option<Tls>> {
         let files = match &self.tls {
             Some(files) => Some(files.clone()),
             None => tls::Files::from_env()?,
         };
-        files.map(Tls::load).transpose()
+        let Some(files) = files else {
+            return Ok(None);
+        };
+        let mut tls = Tls::load(files)?;
+        tls.catch_hangups();
+        Ok(Some(tls))
     }
 
     async fn serve_on(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-        tls: Option<Tls>,
+        mut tls: Option<Tls>,
     ) -> Result<()> {
         self.check_environment()?;
         let limits = self.limits.resolve()?;
@@ -640,7 +647,7 @@ impl App {
             // window is closed (h2's default is 400 KiB): with 256 streams
             // a connection that stops reading holds at most 16 MiB.
             .max_send_buf_size(H2_SEND_BUFFER);
-        if let Some(tls) = &tls {
+        if let Some(tls) = &mut tls {
             tls.reload_on_hangup(token.clone());
         }
         let graceful = GracefulShutdown::new();

@@ -149,10 +149,13 @@ impl ResolvesServerCert for Current {
 
 /// The TLS side of a serving app: the acceptor, and the certificate it
 /// hands out.
-#[derive(Clone)]
 pub(crate) struct Tls {
     acceptor: TlsAcceptor,
     current: Arc<Current>,
+    /// Taken by [`Tls::reload_on_hangup`]; made before the app prints that
+    /// it listens, so a SIGHUP from then on reloads instead of killing it.
+    #[cfg(unix)]
+    hangups: Option<tokio::signal::unix::Signal>,
 }
 
 impl Tls {
@@ -179,6 +182,8 @@ impl Tls {
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             current,
+            #[cfg(unix)]
+            hangups: None,
         })
     }
 
@@ -186,38 +191,30 @@ impl Tls {
         &self.acceptor
     }
 
-    /// Reads the files again; on success new handshakes get the new
-    /// certificate, on failure the old one stays.
-    pub(crate) fn reload(&self) -> Result<()> {
-        let key = self.current.files.load(&self.current.provider)?;
-        *self
-            .current
-            .key
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = key;
-        Ok(())
+    /// Starts catching SIGHUP (whose default is to end the process); the
+    /// reloads begin with [`Tls::reload_on_hangup`]. Needs the runtime.
+    pub(crate) fn catch_hangups(&mut self) {
+        #[cfg(unix)]
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => self.hangups = Some(hangups),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGHUP: certificates will not be reloaded");
+            }
+        }
     }
 
-    /// Reloads the certificate on every SIGHUP until `stop` fires.
-    pub(crate) fn reload_on_hangup(&self, stop: CancellationToken) {
+    /// Reloads the certificate on every SIGHUP caught until `stop` fires.
+    pub(crate) fn reload_on_hangup(&mut self, stop: CancellationToken) {
         #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hangups = match signal(SignalKind::hangup()) {
-                Ok(hangups) => hangups,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGHUP: certificates will not be reloaded");
-                    return;
-                }
-            };
-            let tls = self.clone();
+        if let Some(mut hangups) = self.hangups.take() {
+            let current = Arc::clone(&self.current);
             tokio::spawn(async move {
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => return,
                         signal = hangups.recv() => if signal.is_none() { return },
                     }
-                    match tls.reload() {
+                    match current.reload() {
                         Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
                         Err(error) => tracing::error!(
                             %error,
@@ -229,6 +226,16 @@ impl Tls {
         }
         #[cfg(not(unix))]
         let _ = stop;
+    }
+}
+
+impl Current {
+    /// Reads the files again; on success new handshakes get the new
+    /// certificate, on failure the old one stays.
+    fn reload(&self) -> Result<()> {
+        let key = self.files.load(&self.provider)?;
+        *self.key.write().unwrap_or_else(PoisonError::into_inner) = key;
+        Ok(())
     }
 }
 
