@@ -38,6 +38,9 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 fi
 
+# curl (with HTTP/2) for tests/tls.rs.
+command -v curl >/dev/null || apt_install curl
+
 # Chromium and chromedriver for tests/browser.rs.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt_install chromium chromium-driver
