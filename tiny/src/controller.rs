@@ -285,8 +285,10 @@ async fn into_request(
     }
     let body = collect(body, serving.body_limit, serving.body_timeout).await?;
     parts.extensions.insert(Arc::clone(&serving.states));
-    Ok(Request::new(parts.method, parts.uri, parts.headers, path, body)
-        .with_extensions(parts.extensions))
+    Ok(
+        Request::new(parts.method, parts.uri, parts.headers, path, body)
+            .with_extensions(parts.extensions),
+    )
 }
 
 /// Reads the whole body, at most `limit` bytes within `timeout`: a body

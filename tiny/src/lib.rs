@@ -269,18 +269,18 @@ pub use axum::extract;
 pub use axum::http;
 pub use axum::response::Html;
 pub use cache::{cache, try_cache};
+pub use controller::{BoxFuture, Controller, Route, Verb};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use db::{db, try_db};
-pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use error::{Error, Result};
 pub use limits::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_WRITE_TIMEOUT, MAX_HEAD_BYTES,
 };
 pub use request::{PathSections, Request};
-pub use state::State;
 pub use sse::{DEFAULT_KEEP_ALIVE, sse};
+pub use state::State;
 
 /// Marks a controller: on a struct it sets the route, on the struct's `impl`
 /// block it turns verb-named methods into handlers.
