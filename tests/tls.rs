@@ -3,13 +3,14 @@
 //! it, and an in-process app for what a stream promises over HTTP/2.
 //! Certificates are self-signed, made fresh by each test.
 
+#[path = "support/instances.rs"]
+mod instances;
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use instances::Instance;
 use support::{DEADLINE, Parser, ServerEvent, TestServer, eventually};
 use tiny::prelude::*;
 use tokio::io::{AsyncBufReadExt as _, BufReader as AsyncBufReader};
@@ -72,86 +74,10 @@ impl Drop for Certificate {
     }
 }
 
-/// `examples/<name>.rs`, built once per test binary (each build is a
-/// `cargo build` that may wait for the target directory's lock).
-fn example(name: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, path)) = built.iter().find(|(built, _)| built == name) {
-        return path.clone();
-    }
-    let path = support::examples::example_binary(name);
-    built.push((name.to_owned(), path.clone()));
-    path
-}
-
-/// An example binary serving HTTPS on a free loopback port.
-struct HttpsInstance {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl HttpsInstance {
-    /// Starts the example and waits for its `listening on https://` line.
-    fn start(name: &str, env: &[(&str, String)]) -> Self {
-        let mut command = Command::new(example(name));
-        command
-            .env("TINY_ADDR", "127.0.0.1:0")
-            .env_remove("TINY_CACHE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let mut child = command.spawn().expect("start the example");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read the first line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on https://")
-            .unwrap_or_else(|| panic!("{name} printed {first:?} first"));
-        Self {
-            addr: url.parse().expect("an address"),
-            child,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{}", self.addr, path)
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, for at most `limit`.
-    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if std::time::Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for HttpsInstance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `examples/<name>.rs` with `env` (the certificate's, and more).
+fn https_instance(name: &str, env: &[(&str, String)]) -> Instance {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Instance::start(name, &env)
 }
 
 /// A TLS client that trusts only `roots` and offers only `alpn`.
@@ -332,7 +258,7 @@ fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn curl_over_http2_gets_the_heartbeat_stream() {
     let cert = Certificate::new();
-    let server = HttpsInstance::start("heartbeat", &cert.env());
+    let server = https_instance("heartbeat", &cert.env());
     let (head, data) = curl_first_frame("--http2", &server.url("/heartbeat")).await;
     assert_eq!(head[0], "HTTP/2 200", "{head:?}");
     assert_eq!(header(&head, "content-type"), Some("text/event-stream"));
@@ -348,7 +274,7 @@ async fn curl_over_http2_gets_the_heartbeat_stream() {
 #[tokio::test]
 async fn http1_over_tls_still_works() {
     let cert = Certificate::new();
-    let server = HttpsInstance::start("heartbeat", &cert.env());
+    let server = https_instance("heartbeat", &cert.env());
     let (head, data) = curl_first_frame("--http1.1", &server.url("/heartbeat")).await;
     assert_eq!(head[0], "HTTP/1.1 200 OK", "{head:?}");
     assert_eq!(header(&head, "content-type"), Some("text/event-stream"));
@@ -368,7 +294,7 @@ type Env = Vec<(&'static str, String)>;
 /// Runs the heartbeat example with `env` and returns what it printed on
 /// stdout and stderr once it exited, failing if it started.
 fn refused_start(env: &[(&str, String)]) -> (String, String) {
-    let mut command = Command::new(example("heartbeat"));
+    let mut command = Command::new(support::examples::example_binary("heartbeat"));
     command
         .env("TINY_ADDR", "127.0.0.1:0")
         .env_remove("TINY_CACHE_URL")
@@ -458,7 +384,7 @@ async fn sigterm_with_twenty_h2_streams_exits_within_the_deadline() {
     let cert = Certificate::new();
     let mut env = cert.env();
     env.push(("TINY_SHUTDOWN_TIMEOUT", "10s".to_owned()));
-    let mut server = HttpsInstance::start("heartbeat", &env);
+    let mut server = https_instance("heartbeat", &env);
     let h2 = H2::connect(server.addr, &cert).await;
     let responses = futures_util::future::join_all((0..20).map(|_| h2.get("/heartbeat"))).await;
     let mut streams = Vec::new();
@@ -492,7 +418,7 @@ async fn the_stream_cap_counts_each_h2_stream() {
     let cert = Certificate::new();
     let mut env = cert.env();
     env.push(("TINY_MAX_STREAMS", "5".to_owned()));
-    let server = HttpsInstance::start("heartbeat", &env);
+    let server = https_instance("heartbeat", &env);
     let h2 = H2::connect(server.addr, &cert).await;
     let responses = futures_util::future::join_all((0..8).map(|_| h2.get("/heartbeat"))).await;
     let (open, refused): (Vec<_>, Vec<_>) = responses.into_iter().partition(|r| r.status() == 200);
@@ -525,7 +451,7 @@ async fn the_stream_cap_counts_each_h2_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_certificate() {
     let cert = Certificate::new();
-    let server = HttpsInstance::start("heartbeat", &cert.env());
+    let server = https_instance("heartbeat", &cert.env());
     let renewed = Certificate::generate();
     let renewed_der = renewed.cert.der().clone();
     // Written whole, then renamed, as certbot and cert-manager do.

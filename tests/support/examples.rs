@@ -8,8 +8,16 @@ use std::sync::OnceLock;
 /// Runs `cargo build --example <name>` (a no-op once `tests/run.sh` built
 /// the examples), so a test never runs a stale binary.
 pub fn example_binary(name: &str) -> PathBuf {
-    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = LOCK.get_or_init(Default::default).lock();
+    // Built at most once per test binary: each build is a `cargo build`
+    // that may wait for the target directory's lock.
+    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, path)) = built.iter().find(|(built, _)| built == name) {
+        return path.clone();
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
@@ -29,5 +37,6 @@ pub fn example_binary(name: &str) -> PathBuf {
         .unwrap_or_else(|| root.join("target"));
     let binary = target.join("debug").join("examples").join(name);
     assert!(binary.exists(), "{} was not built", binary.display());
+    built.push((name.to_owned(), binary.clone()));
     binary
 }

@@ -5,10 +5,13 @@ use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-/// `examples/<name>.rs` serving on a free loopback port.
+/// `examples/<name>.rs` serving on a free loopback port, over HTTP or, with
+/// `TINY_TLS_CERT`/`TINY_TLS_KEY`, HTTPS.
 pub struct Instance {
     child: Child,
     pub addr: SocketAddr,
+    /// `http` or `https`, as the example printed.
+    scheme: &'static str,
 }
 
 impl Instance {
@@ -30,18 +33,23 @@ impl Instance {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut first)
             .expect("read the first line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{name} printed {first:?} first"));
+        let line = first.trim();
+        let (scheme, addr) = [
+            ("https", "listening on https://"),
+            ("http", "listening on http://"),
+        ]
+        .into_iter()
+        .find_map(|(scheme, prefix)| line.strip_prefix(prefix).map(|addr| (scheme, addr)))
+        .unwrap_or_else(|| panic!("{name} printed {first:?} first"));
         Self {
-            addr: url.parse().expect("an address"),
+            addr: addr.parse().expect("an address"),
             child,
+            scheme,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     /// The process's resident memory, in KiB (`VmRSS`).
@@ -56,14 +64,20 @@ impl Instance {
             .expect("a VmRSS line")
     }
 
-    /// Sends SIGTERM and returns at once.
+    /// Sends the signal `name` (`TERM`, `HUP`) and returns at once.
     #[allow(dead_code)]
-    pub fn terminate(&self) {
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM and returns at once.
+    #[allow(dead_code)]
+    pub fn terminate(&self) {
+        self.signal("TERM");
     }
 
     /// Waits for the process to exit, for at most `limit`.
@@ -84,11 +98,7 @@ impl Instance {
     /// SIGTERM (a graceful shutdown), then waits for a clean exit.
     #[allow(dead_code)]
     pub fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        self.terminate();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "the instance exited with {status}");
     }

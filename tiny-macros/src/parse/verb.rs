@@ -178,32 +178,24 @@ fn extractor_problem(ty: &Type) -> Option<&'static str> {
 
 /// `T` of an argument written `State<T>` (by any path).
 fn state_argument(ty: &Type) -> Option<&Type> {
-    let Type::Path(path) = ungroup(ty) else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "State" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        syn::GenericArgument::Type(ty) if args.args.len() == 1 => Some(ty),
-        _ => None,
-    }
+    single_argument(ty, "State")
 }
 
 /// `T` of a return type written `Option<T>` (by any path).
 fn option_argument(output: &ReturnType) -> Option<&Type> {
-    let ReturnType::Type(_, ty) = output else {
-        return None;
-    };
+    match output {
+        ReturnType::Type(_, ty) => single_argument(ty, "Option"),
+        ReturnType::Default => None,
+    }
+}
+
+/// `T` of a type written `<name><T>` (by any path).
+fn single_argument<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
     let Type::Path(path) = ungroup(ty) else {
         return None;
     };
     let last = path.path.segments.last()?;
-    if last.ident != "Option" {
+    if last.ident != name {
         return None;
     }
     let syn::PathArguments::AngleBracketed(args) = &last.arguments else {

@@ -69,11 +69,21 @@ impl QueueMap {
         limits: QueueLimits,
         change: impl FnOnce(&mut KeyQueue) -> R,
     ) -> R {
-        let queue = self.history(key, now, limits);
+        self.sweep(now);
+        let (queue, replaced) = Self::history(&mut self.queues, key, now, limits);
+        self.held_bytes -= replaced;
+        Self::tracked(queue, change, &mut self.held_bytes)
+    }
+
+    /// Runs `change` on `queue`, keeping the byte total in `held`.
+    fn tracked<R>(
+        queue: &mut KeyQueue,
+        change: impl FnOnce(&mut KeyQueue) -> R,
+        held: &mut usize,
+    ) -> R {
         let before = queue.held_bytes();
         let result = change(queue);
-        let after = queue.held_bytes();
-        self.held_bytes = self.held_bytes + after - before;
+        *held = *held + queue.held_bytes() - before;
         result
     }
 
@@ -85,38 +95,45 @@ impl QueueMap {
         change: impl FnOnce(&mut KeyQueue) -> R,
     ) -> Option<R> {
         let queue = self.queues.get_mut(key).filter(|q| !q.expired(now))?;
-        let before = queue.held_bytes();
-        let result = change(queue);
-        let after = queue.held_bytes();
-        self.held_bytes = self.held_bytes + after - before;
-        Some(result)
+        Some(Self::tracked(queue, change, &mut self.held_bytes))
     }
 
-    /// `key`'s history, a new one when it has none or it expired.
-    fn history(&mut self, key: &str, now: Instant, limits: QueueLimits) -> &mut KeyQueue {
+    /// Every [`SWEEP_EVERY`] operations, drops the expired histories.
+    fn sweep(&mut self, now: Instant) {
         self.operations += 1;
-        if self.operations % SWEEP_EVERY == 0 {
-            let mut freed = 0;
-            self.queues.retain(|_, queue| {
-                let keep = !queue.expired(now);
-                if !keep {
-                    freed += queue.held_bytes();
-                }
-                keep
-            });
-            self.held_bytes -= freed;
+        if self.operations % SWEEP_EVERY != 0 {
+            return;
         }
+        let mut freed = 0;
+        self.queues.retain(|_, queue| {
+            let keep = !queue.expired(now);
+            if !keep {
+                freed += queue.held_bytes();
+            }
+            keep
+        });
+        self.held_bytes -= freed;
+    }
+
+    /// `key`'s history, a new one when it has none or it expired, and the
+    /// bytes an expired one it replaced held.
+    fn history<'a>(
+        queues: &'a mut HashMap<String, KeyQueue>,
+        key: &str,
+        now: Instant,
+        limits: QueueLimits,
+    ) -> (&'a mut KeyQueue, usize) {
         // Looked up first: a key is allocated only for a new history.
-        if !self.queues.contains_key(key) {
-            self.queues
-                .insert(key.to_owned(), KeyQueue::new(now, limits));
+        if !queues.contains_key(key) {
+            queues.insert(key.to_owned(), KeyQueue::new(now, limits));
         }
-        let queue = self.queues.get_mut(key).expect("inserted above");
+        let queue = queues.get_mut(key).expect("inserted above");
+        let mut replaced = 0;
         if queue.expired(now) {
-            self.held_bytes -= queue.held_bytes();
+            replaced = queue.held_bytes();
             *queue = KeyQueue::new(now, limits);
         }
-        queue
+        (queue, replaced)
     }
 }
 

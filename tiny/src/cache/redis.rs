@@ -86,7 +86,6 @@ macro_rules! script {
 const SEND: &str = include_str!("redis/send.lua");
 const OPEN: &str = script!("redis/open.lua");
 const TAKE: &str = include_str!("redis/take.lua");
-const RENEW: &str = script!("redis/renew.lua");
 const RENEW_ALL: &str = script!("redis/renew_all.lua");
 /// Leases per `renew_all` call.
 const RENEW_BATCH: usize = 100;
@@ -151,8 +150,8 @@ impl RedisBackend {
                 send: redis::Script::new(SEND),
                 open: redis::Script::new(OPEN),
                 take: redis::Script::new(TAKE),
-                renew: redis::Script::new(RENEW),
                 renew_all: redis::Script::new(RENEW_ALL),
+                check: redis::Script::new(CHECK),
                 release: redis::Script::new(RELEASE),
             },
             sender: token::random(),
@@ -442,24 +441,6 @@ impl RedisBackend {
         })
     }
 
-    /// Renews the lineage's lease; false when the connection is no longer
-    /// its lineage's current one.
-    pub(crate) async fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> Result<bool> {
-        let mut connection = self.connection().await?;
-        let names = QueueKeys::new(key);
-        let renewed: i64 = names
-            .invoke(&self.scripts.renew, lease.lineage.nonce, &limits)
-            .arg(hex(lease.lineage.nonce))
-            .arg(hex(lease.connection))
-            .arg(limits.max_len)
-            .arg(&names.wake)
-            .arg(key)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(renewed >= 0)
-    }
-
     /// Marks the connection ended, in its own task (called from a drop).
     /// A release that never arrives is harmless: the lineage is then stale
     /// after the window, as if its process had died.
@@ -597,9 +578,8 @@ impl RedisBackend {
         let Ok(mut connection) = self.connection().await else {
             return;
         };
-        let script = redis::Script::new(CHECK);
         for batch in keys.chunks(CHECK_BATCH) {
-            let mut invocation = script.prepare_invoke();
+            let mut invocation = self.scripts.check.prepare_invoke();
             for key in batch {
                 invocation.key(QueueKeys::new(key).ready);
             }
@@ -738,8 +718,8 @@ struct Scripts {
     send: redis::Script,
     open: redis::Script,
     take: redis::Script,
-    renew: redis::Script,
     renew_all: redis::Script,
+    check: redis::Script,
     release: redis::Script,
 }
 

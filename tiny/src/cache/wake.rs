@@ -83,12 +83,16 @@ impl Wakers {
     /// Wakes one waiting consumer of `key` in this process (or the next
     /// one to wait): a send needs one take.
     pub(crate) fn wake(&self, key: &str) {
-        let notify = lock(&self.keys)
-            .get(key)
-            .map(|entry| Arc::clone(&entry.notify));
-        if let Some(notify) = notify {
+        if let Some(notify) = self.notify(key) {
             notify.notify_one();
         }
+    }
+
+    /// `key`'s wake-up, taken out of the lock before anyone is woken.
+    fn notify(&self, key: &str) -> Option<Arc<Notify>> {
+        lock(&self.keys)
+            .get(key)
+            .map(|entry| Arc::clone(&entry.notify))
     }
 
     /// Wakes every waiting consumer of `key`: after its wake-ups may have
@@ -96,10 +100,7 @@ impl Wakers {
     /// messages waiting).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn wake_waiters(&self, key: &str) {
-        let notify = lock(&self.keys)
-            .get(key)
-            .map(|entry| Arc::clone(&entry.notify));
-        if let Some(notify) = notify {
+        if let Some(notify) = self.notify(key) {
             notify.notify_waiters();
         }
     }
