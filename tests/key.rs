@@ -1260,3 +1260,46 @@ async fn a_stalled_reader_is_ended_by_the_write_timeout_and_its_lineage_resumes_
     assert_eq!((lost, duplicated), (0, 0));
     assert!(read == expected, "out of order");
 }
+
+/// A process listens to a key's wake channel only while it has a consumer
+/// of that key: a send elsewhere costs it nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_subscribes_to_a_keys_channel_only_while_it_has_a_consumer() {
+    install(Backend::Redis, 100).await;
+    let server = server().await;
+    let section = unique("channel");
+    let admin = redis_admin(&redis_url()).await;
+    let channel = format!("tiny:{{test:{section}}}:wake");
+    let subscribers = |admin: redis::aio::MultiplexedConnection| {
+        let channel = channel.clone();
+        async move {
+            let mut admin = admin;
+            let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut admin)
+                .await
+                .unwrap();
+            counts[0].1
+        }
+    };
+    assert_eq!(subscribers(admin.clone()).await, 0);
+    let mut reader = server.events(&format!("/queue/{section}")).await;
+    tokio::time::timeout(DEADLINE, async {
+        while subscribers(admin.clone()).await == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("subscribed while a consumer waits");
+    send(&format!("test:{section}"), "m").await;
+    assert_eq!(reader.data().await, "m");
+    drop(reader);
+    tokio::time::timeout(DEADLINE, async {
+        while subscribers(admin.clone()).await > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("unsubscribed after the last consumer left");
+}

@@ -123,3 +123,16 @@ async fn a_key_stream_resumes_from_its_last_event_id() {
     assert_eq!(back.next().await.unwrap().data, "1");
     assert_eq!(back.next().await.unwrap().data, "2");
 }
+
+#[tokio::test]
+async fn a_json_client_gets_a_405_as_json_with_allow() {
+    let answer = client()
+        .request(Method::PATCH, "/greeting")
+        .header("accept", "application/json")
+        .send()
+        .await;
+    assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(answer.headers().contains_key("allow"));
+    let body: serde_json::Value = answer.json().expect("a JSON body");
+    assert_eq!(body["status"], 405);
+}

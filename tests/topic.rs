@@ -462,3 +462,19 @@ async fn replays_and_resyncs_are_counted_in_the_metrics() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_message_over_the_cap_is_refused_with_413() {
+    let topic = format!("test:{}", unique("too-big"));
+    let max = tiny::sse::DEFAULT_MESSAGE_MAX_BYTES;
+    let error = tiny::sse()
+        .publish(&topic, "x".repeat(max + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 413);
+    assert!(
+        error.message().contains("TINY_MESSAGE_MAX_BYTES"),
+        "{error}"
+    );
+    tiny::sse().publish(&topic, "x".repeat(max)).await.unwrap();
+}
