@@ -3,9 +3,9 @@
 //!
 //! ```sh
 //! export TINY_CACHE_URL=redis://127.0.0.1:6379/0
-//! cargo run --example user_updates &                # the consumer side
+//! cargo run --example user_updates --features redis &                # the consumer side
 //! curl -N http://127.0.0.1:8080/user-updates/42 &
-//! cargo run --example order_worker -- 42 3 --done   # 3 orders for user 42, then [DONE]
+//! cargo run --example order_worker --features redis -- 42 3 --done   # 3 orders for user 42, then [DONE]
 //! ```
 
 use serde_json::json;

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo run --example pg_updates      # then open http://127.0.0.1:8080/
+//! cargo run --example pg_updates --features postgres   # then open http://127.0.0.1:8080/
 //! curl -N http://127.0.0.1:8080/user-updates
 //! curl -X POST http://127.0.0.1:8080/users -H 'content-type: application/json' \
 //!      -d '{"name": "Ada", "email": "ada@example.com"}'

@@ -9,8 +9,9 @@
 //! curl -d '[DONE]' http://127.0.0.1:8080/user-updates/42   # ends the stream
 //! ```
 //!
-//! With `TINY_CACHE_URL=redis://127.0.0.1:6379/0` the queues live in Redis and
-//! `cargo run --example order_worker -- 42` can feed them from another process.
+//! With `TINY_CACHE_URL=redis://127.0.0.1:6379/0` and `--features redis` the
+//! queues live in Redis, and `cargo run --example order_worker --features redis -- 42`
+//! can feed them from another process.
 
 use tiny::http::StatusCode;
 use tiny::prelude::*;

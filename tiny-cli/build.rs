@@ -84,7 +84,12 @@ fn generate() -> Result<(), String> {
             if name == "tiny" || dependencies.iter().any(|(n, _)| n == name) {
                 continue; // tiny's entry is written with the features an example needs
             }
-            let spec = standalone(name, spec, workspace_deps, &root)?;
+            let mut spec = standalone(name, spec, workspace_deps, &root)?;
+            // Optional in the examples' package (behind one of its features),
+            // a plain dependency in a project of its own.
+            if let Value::Table(table) = &mut spec {
+                table.remove("optional");
+            }
             dependencies.push((name.clone(), inline(&spec)));
         }
     }

@@ -18,7 +18,8 @@ pub fn example_binary(name: &str) -> PathBuf {
     if let Some((_, path)) = built.iter().find(|(built, _)| built == name) {
         return path.clone();
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The workspace root: tests/ is the `tiny-suite` package inside it.
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
         .args([

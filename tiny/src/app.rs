@@ -139,7 +139,10 @@ impl Default for App {
 }
 
 impl App {
-    /// An app with every `#[controller]` linked into the binary.
+    /// An app with every `#[controller]` linked into the binary: those of
+    /// the binary's own crate, and those of each library crate it names
+    /// (`use my_controllers as _;` is enough, see
+    /// [Controllers in a library crate](crate#controllers-in-a-library-crate)).
     pub fn new() -> Self {
         let mut app = Self::empty();
         app.controllers = inventory::iter::<Registration>

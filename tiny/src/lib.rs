@@ -42,6 +42,21 @@
 //! [`State<T>`] and axum extractors (see [State](#state)), may be sync or
 //! async, and return anything axum can answer with, or [`Result<T>`](Result).
 //!
+//! ## Controllers in a library crate
+//!
+//! Controllers register themselves when their crate is linked into the
+//! binary. A crate that only defines controllers is linked once the binary
+//! names it, so an app split into crates mounts a library's controllers with
+//! [`App::new()`] and one line in `main.rs`:
+//!
+//! ```text
+//! use my_controllers as _; // links the crate: App::new() mounts its controllers
+//! ```
+//!
+//! Without that line (and with no other use of the crate) the linker leaves
+//! the crate out, and its paths answer 404. [`App::mount`] adds a controller
+//! by type instead, which names the crate as well.
+//!
 //! # Streams
 //!
 //! `#[sse(poll = N)]` calls the method at once and then every `N` (seconds,

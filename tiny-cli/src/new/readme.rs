@@ -95,6 +95,9 @@ impl Doc {
                 .find(|c: char| !is_ident_char(c))
                 .unwrap_or(after.len());
             let name = &after[..len];
+            // The examples' package gates backends behind its features; a
+            // project of its own enables them on its tiny dependency.
+            let len = len + features_flag(&after[len..]);
             out.push_str(&rest[..at]);
             if name == this {
                 out.push_str("cargo run");
@@ -202,6 +205,18 @@ fn runs_the_app(line: &str) -> bool {
         })
 }
 
+/// The length of a ` --features NAME[,NAME…]` at the start of `rest`, or 0.
+fn features_flag(rest: &str) -> usize {
+    const FLAG: &str = " --features ";
+    let Some(names) = rest.strip_prefix(FLAG) else {
+        return 0;
+    };
+    let len = names
+        .find(|c: char| !(is_ident_char(c) || c == ','))
+        .unwrap_or(names.len());
+    if len == 0 { 0 } else { FLAG.len() + len }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +281,24 @@ mod tests {
             readme.contains("tiny new ../heartbeat --example heartbeat\n"),
             "{readme}"
         );
+    }
+
+    #[test]
+    fn a_features_flag_of_the_examples_package_is_dropped_with_the_example_name() {
+        let source = "//! Key mode.\n//!\n//! ```sh\n//! cargo run --example keyed --features redis\n\
+                      //! ```\n//!\n//! Feed it with `cargo run --example worker --features redis,postgres -- 42`.\n\
+                      fn main() {}\n";
+        let example = Example {
+            name: "keyed",
+            source,
+        };
+        let readme = readme_of(example, "keyed");
+        assert!(readme.contains("```sh\ncargo run\n```"), "{readme}");
+        assert!(
+            readme.contains("`cargo run --manifest-path ../worker/Cargo.toml -- 42`"),
+            "{readme}"
+        );
+        assert!(!readme.contains("--features"), "{readme}");
     }
 
     #[test]

@@ -246,7 +246,10 @@ pub fn main() {
     }
     let table = render(&results, runs, started.elapsed().as_secs());
     println!("{table}");
-    let out = std::env::var("SUITE_OUT").unwrap_or_else(|_| "target/bench-results.md".into());
+    // `cargo bench` runs in tests/; the default goes to the workspace's target/.
+    let out = std::env::var("SUITE_OUT").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-results.md").into()
+    });
     if let Some(dir) = std::path::Path::new(&out).parent() {
         let _ = std::fs::create_dir_all(dir);
     }

@@ -2,7 +2,7 @@
 //! at a client over a real socket, on the in-process cache and on Redis.
 //!
 //! ```sh
-//! cargo bench --bench key_latency            # both backends, 1000 messages each, 5 runs
+//! cargo bench -p tiny-suite --bench key_latency            # both backends, 1000 messages each, 5 runs
 //! ```
 //!
 //! One message is in flight at a time, so each figure is one full wake-up:

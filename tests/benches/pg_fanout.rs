@@ -2,8 +2,8 @@
 //!
 //! ```sh
 //! export DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo bench --bench pg_fanout                         # 10 000 subscribers, 100 notifications, 5 runs
-//! cargo bench --bench pg_fanout -- --subscribers 2000 --notifications 50 --runs 3 --interval-ms 20
+//! cargo bench -p tiny-suite --bench pg_fanout                         # 10 000 subscribers, 100 notifications, 5 runs
+//! cargo bench -p tiny-suite --bench pg_fanout -- --subscribers 2000 --notifications 50 --runs 3 --interval-ms 20
 //! ```
 //!
 //! The server (a tiny app with one `#[sse(pg = …)]` controller) runs in a

@@ -2,9 +2,9 @@
 //! plain axum + tokio, measured in the same run (issue 6).
 //!
 //! ```sh
-//! cargo bench --bench suite                 # every scenario; writes target/bench-results.md
-//! SUITE_RUNS=1 cargo bench --bench suite    # one run per figure instead of the median of 3
-//! SUITE_ONLY=idle,churn cargo bench --bench suite   # some scenarios only
+//! cargo bench -p tiny-suite --bench suite                 # every scenario; writes target/bench-results.md
+//! SUITE_RUNS=1 cargo bench -p tiny-suite --bench suite    # one run per figure instead of the median of 3
+//! SUITE_ONLY=idle,churn cargo bench -p tiny-suite --bench suite   # some scenarios only
 //! ```
 //!
 //! One binary plays every part, re-executing itself with arguments, so that
