@@ -1084,6 +1084,9 @@ mod tests {
     async fn the_process_renewal_keeps_live_leases_and_wakes_a_refused_one() {
         let backend = backend().await;
         let key = unique("renew-all");
+        // No wake subscription task: its wake-ups on (re)subscribing would
+        // race the check below that a renewal alone wakes nobody.
+        let _ = backend.subscribed.set(());
         let first = backend.open(&key, None, LIMITS).await.unwrap();
         let _first = backend.hold(&key, first.lease);
         let waiter = backend.watch(&key);
