@@ -597,3 +597,88 @@ async fn h2_max_streams_bounds_the_streams_of_one_connection() {
     drop(second);
     server.shutdown().await.unwrap();
 }
+
+/// A TCP relay that can go silent: once frozen it forwards nothing in
+/// either direction but keeps both sockets open, as a peer whose network
+/// vanished without a FIN or a reset (a laptop closed, a Wi-Fi gone).
+struct Freezer {
+    addr: SocketAddr,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl Freezer {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let (frozen, _) = tokio::sync::watch::channel(false);
+        let frozen_rx = frozen.subscribe();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(Self::pipe(client_read, server_write, frozen_rx.clone()));
+                tokio::spawn(Self::pipe(server_read, client_write, frozen_rx.clone()));
+            }
+        });
+        Self { addr, frozen }
+    }
+
+    /// Copies `from` to `to` until frozen, then holds both open for ever.
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: tokio::sync::watch::Receiver<bool>,
+    ) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut buf = vec![0; 16 * 1024];
+        loop {
+            tokio::select! {
+                _ = frozen.wait_for(|frozen| *frozen) => break,
+                read = from.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+            }
+        }
+        let _held = (from, to);
+        std::future::pending::<()>().await;
+    }
+
+    fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_peer_gone_silent_is_found_by_ping_and_its_streams_end() {
+    let cert = Certificate::new();
+    let app = tiny::App::empty()
+        .mount::<Quiet>()
+        .h2_keep_alive(Duration::from_millis(300));
+    let server = tls_server(app, &cert).await;
+    let relay = Freezer::start(server.addr).await;
+    let h2 = H2::connect(relay.addr, &cert).await;
+    let mut quiet = H2Events::new(h2.get("/quiet").await);
+    assert_eq!(quiet.next().await.expect("a first frame").data, "hello");
+    assert_eq!(tiny::sse::live_streams(), 1);
+
+    // No FIN, no reset, nothing: only an unanswered PING can tell. (The
+    // write timeout is 30 s and the TCP keepalive 60 s, past the deadline;
+    // the stream's few bytes of comments never fill a socket buffer.)
+    relay.freeze();
+    eventually("the silent peer's stream to end", || {
+        tiny::sse::live_streams() == 0
+    })
+    .await;
+    drop(quiet);
+    server.shutdown().await.unwrap();
+}

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::connection::{self, H2_PING_INTERVAL, H2_PING_TIMEOUT, Reserve, TimedWrites};
+use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::cors::Cors;
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, Limits, MAX_HEAD_BYTES};
@@ -364,6 +364,22 @@ impl App {
         self
     }
 
+    /// How often an HTTP/2 connection PINGs its peer (default 20 s, or
+    /// `TINY_H2_KEEP_ALIVE`); a PING unanswered for as long again closes
+    /// the connection and ends its streams, so a peer gone silent (a
+    /// laptop closed, a network gone) is found within twice `every`. A
+    /// zero duration keeps the default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let app = tiny::App::new().h2_keep_alive(Duration::from_secs(10));
+    /// ```
+    pub fn h2_keep_alive(mut self, every: Duration) -> Self {
+        self.limits.h2_keep_alive = Some(every).filter(|d| !d.is_zero());
+        self
+    }
+
     /// Waits for SIGINT or SIGTERM, then ends every stream of this app:
     /// the one call that gives an app nested in your own axum server a
     /// graceful shutdown (an open stream would otherwise hold axum's drain
@@ -642,8 +658,8 @@ impl App {
             .header_read_timeout(DEFAULT_HEADER_TIMEOUT);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
-            .keep_alive_interval(Some(H2_PING_INTERVAL))
-            .keep_alive_timeout(H2_PING_TIMEOUT)
+            .keep_alive_interval(Some(limits.h2_keep_alive))
+            .keep_alive_timeout(limits.h2_keep_alive)
             .max_concurrent_streams(limits.h2_max_streams)
             .max_header_list_size(MAX_HEAD_BYTES as u32)
             // Bytes queued per stream while the client's flow-control

@@ -15,9 +15,10 @@
 //!   that long (a full socket buffer: the client stopped reading). A key
 //!   message it held stays pending for its lineage and is replayed when the
 //!   client returns.
-//! - Over HTTP/2 the connection also sends a PING every 20 s and closes when
-//!   none is answered within 20 s: one connection carries many streams, so a
-//!   dead peer costs them all until it is found.
+//! - Over HTTP/2 the connection also sends a PING every 20 s
+//!   (`App::h2_keep_alive`) and closes when none is answered within as
+//!   long: one connection carries many streams, so a dead peer costs them
+//!   all until it is found.
 
 use std::future::Future as _;
 use std::io;
@@ -101,11 +102,6 @@ fn is_fd_exhaustion(code: i32) -> bool {
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 3;
-
-/// How often an HTTP/2 connection PINGs its peer, and how long it waits for
-/// the answer before closing: a peer gone silent is found within 40 s.
-pub(crate) const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
-pub(crate) const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Sets the socket options of an accepted connection; a failure is logged,
 /// never fatal (the connection is still served).

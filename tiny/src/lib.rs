@@ -240,6 +240,7 @@
 //! | `TINY_ADDR` | `127.0.0.1:8080` | the address [`App::serve`] binds |
 //! | `TINY_TLS_CERT`, `TINY_TLS_KEY` | unset: plain HTTP/1.1 | PEM paths of the certificate chain and its private key: serve HTTPS, with HTTP/2 for clients that offer it ([`App::tls`]); reloaded on SIGHUP |
 //! | `TINY_H2_MAX_STREAMS` | 256 | streams one HTTP/2 connection may have open at once ([`App::h2_max_streams`]) |
+//! | `TINY_H2_KEEP_ALIVE` | 20 s | HTTP/2 PING interval; a PING unanswered as long closes the connection ([`App::h2_keep_alive`]) |
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
 //! | `TINY_QUEUE_MAX_LEN` | 10 000 | messages a key's queue holds before `send_key` is refused |
 //! | `TINY_QUEUE_MAX_BYTES` | 1 MiB | bytes of unread messages a key's queue holds before `send_key` is refused |

@@ -23,6 +23,10 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How many streams one HTTP/2 connection may have open at once, unless
 /// configured: a browser's page rarely needs more, and each is a task.
 pub const DEFAULT_H2_MAX_STREAMS: u32 = 256;
+/// How often an HTTP/2 connection PINGs its peer, unless configured; a PING
+/// unanswered for as long again closes the connection, so a peer gone
+/// silent is found within twice this.
+pub const DEFAULT_H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Share of the process's file-descriptor limit open streams may take by
 /// default: the rest stays in reserve, so ordinary pages still answer and
 /// every refused stream still gets its 503.
@@ -38,6 +42,7 @@ pub(crate) struct Configured {
     /// `Some(0)` turns the cap off.
     pub(crate) max_streams_per_ip: Option<usize>,
     pub(crate) h2_max_streams: Option<u32>,
+    pub(crate) h2_keep_alive: Option<Duration>,
 }
 
 /// The limits in force while an app serves.
@@ -51,6 +56,8 @@ pub(crate) struct Limits {
     pub(crate) max_streams_per_ip: Option<usize>,
     /// Concurrent streams per HTTP/2 connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub(crate) h2_max_streams: u32,
+    /// The HTTP/2 PING interval, and how long a PING may go unanswered.
+    pub(crate) h2_keep_alive: Duration,
 }
 
 impl Default for Limits {
@@ -62,6 +69,7 @@ impl Default for Limits {
             max_streams: default_max_streams(),
             max_streams_per_ip: None,
             h2_max_streams: DEFAULT_H2_MAX_STREAMS,
+            h2_keep_alive: DEFAULT_H2_KEEP_ALIVE,
         }
     }
 }
@@ -110,6 +118,12 @@ impl Configured {
                     })?,
                 },
             },
+            h2_keep_alive: duration(
+                self.h2_keep_alive,
+                "TINY_H2_KEEP_ALIVE",
+                env,
+                DEFAULT_H2_KEEP_ALIVE,
+            )?,
         })
     }
 }
