@@ -638,7 +638,9 @@ impl Freezer {
         let mut buf = vec![0; 16 * 1024];
         loop {
             tokio::select! {
-                _ = frozen.wait_for(|frozen| *frozen) => break,
+                () = async {
+                    let _ = frozen.wait_for(|frozen| *frozen).await;
+                } => break,
                 read = from.read(&mut buf) => match read {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
