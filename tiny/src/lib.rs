@@ -291,8 +291,8 @@ pub use controller::{BoxFuture, Controller, Route, Verb};
 pub use db::{db, try_db};
 pub use error::{Error, Result};
 pub use limits::{
-    DEFAULT_BODY_TIMEOUT, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
-    DEFAULT_WRITE_TIMEOUT, MAX_HEAD_BYTES,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_H2_KEEP_ALIVE, DEFAULT_H2_MAX_STREAMS, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_WRITE_TIMEOUT, MAX_HEAD_BYTES,
 };
 pub use request::{PathSections, Request};
 pub use sse::{DEFAULT_KEEP_ALIVE, sse};
