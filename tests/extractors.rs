@@ -137,6 +137,49 @@ async fn rejections_answer_with_axums_status_and_message() {
 }
 
 #[tokio::test]
+async fn a_json_client_gets_a_rejection_as_json() {
+    let client = Client::new(app());
+    let bad_json = client
+        .request(Method::POST, "/users")
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body("{\"nom\": 1}")
+        .send()
+        .await;
+    assert_eq!(bad_json.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_json.headers()["content-type"], "application/json");
+    let body: serde_json::Value = bad_json.json().expect("a JSON body");
+    assert_eq!(body["status"], 422);
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("name")),
+        "axum's message names the missing field: {body}"
+    );
+}
+
+/// `GET /extended`: asks for an `Extension` no layer provides.
+#[controller]
+pub struct Extended;
+
+#[controller]
+impl Extended {
+    fn get(&self, tiny::extract::Extension(name): tiny::extract::Extension<String>) -> String {
+        name
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_rejection_keeps_its_internal_detail_to_the_log() {
+    let client = Client::new(tiny::App::empty().mount::<Extended>());
+    let answer = client.get("/extended").await;
+    assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let text = answer.text();
+    assert!(text.starts_with("Internal Server Error"), "{text}");
+    for detail in ["Extension", "String", "forgot"] {
+        assert!(!text.contains(detail), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn a_poll_method_gets_its_state_on_every_call() {
     let client = Client::new(app());
     let mut events = client.sse("/counts").await;

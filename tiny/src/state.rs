@@ -169,9 +169,10 @@ impl<T: FromRequest<(), M>, M> LastArgument<M> for T {}
 
 /// One argument from the request's head; a rejection is the answer.
 pub async fn from_parts<T: Argument>(parts: &mut Parts) -> Result<T, Response> {
-    T::from_request_parts(parts, &())
-        .await
-        .map_err(IntoResponse::into_response)
+    match T::from_request_parts(parts, &()).await {
+        Ok(value) => Ok(value),
+        Err(rejection) => Err(rejected(rejection.into_response()).await),
+    }
 }
 
 /// The last argument, which may read the body (`Json<T>`, `Form<T>`,
@@ -182,7 +183,27 @@ pub async fn from_request<T: LastArgument<M>, M>(
 ) -> Result<T, Response> {
     let request =
         axum::http::Request::from_parts(parts, axum::body::Body::from(req.body().clone()));
-    T::from_request(request, &())
-        .await
-        .map_err(IntoResponse::into_response)
+    match T::from_request(request, &()).await {
+        Ok(value) => Ok(value),
+        Err(rejection) => Err(rejected(rejection.into_response()).await),
+    }
+}
+
+/// An extractor's rejection as tiny answers errors: axum's status and
+/// message, as JSON to a client that accepts it, and a 5xx (a missing
+/// `Extension`, say) without its internal detail. Other headers are kept.
+async fn rejected(response: Response) -> Response {
+    let (mut head, body) = response.into_parts();
+    // A rejection's body is a short message already in memory.
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let mut answer = Error::new(head.status, text).into_response();
+    head.headers.remove(axum::http::header::CONTENT_TYPE);
+    head.headers.remove(axum::http::header::CONTENT_LENGTH);
+    for (name, value) in head.headers.drain().filter_map(|(n, v)| Some((n?, v))) {
+        answer.headers_mut().entry(name).or_insert(value);
+    }
+    answer
 }
