@@ -42,9 +42,15 @@ impl Server {
             let (child, addr) = nchan::start(&installed);
             return Server { child, addr };
         }
-        let mut command = Command::new(std::env::current_exe().expect("own path"));
+        let mut command = if kind == Kind::Tiny && !tiny_on_system_allocator() {
+            // `suite-tiny`: the same server on jemalloc (`tiny_main.rs`).
+            Command::new(env!("CARGO_BIN_EXE_suite-tiny"))
+        } else {
+            let mut command = Command::new(std::env::current_exe().expect("own path"));
+            command.args(["server", kind.arg()]);
+            command
+        };
         command
-            .args(["server", kind.arg()])
             .env("TINY_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env_remove("TINY_CACHE_URL")
@@ -79,6 +85,12 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `SUITE_TINY_ALLOCATOR=system`: tiny's server on glibc's malloc, as the
+/// baseline, instead of jemalloc.
+fn tiny_on_system_allocator() -> bool {
+    std::env::var("SUITE_TINY_ALLOCATOR").is_ok_and(|a| a == "system")
 }
 
 /// Runs the load generator against `servers` (the first is the one whose
@@ -764,6 +776,12 @@ fn render(results: &Results, runs: usize, seconds: u64) -> String {
     for (what, value) in probe::machine() {
         out.push_str(&format!("| {what} | {value} |\n"));
     }
+    out.push_str(if tiny_on_system_allocator() {
+        "\nAllocator: glibc malloc in both Rust servers (`SUITE_TINY_ALLOCATOR=system`).\n"
+    } else {
+        "\nAllocator: tiny's server on jemalloc (`tikv-jemallocator`, the `suite-tiny` binary), \
+         the baseline on glibc malloc (it holds more per stream on jemalloc).\n"
+    });
     out.push_str(
         "\nKB = 1000 bytes, MiB = 1024 × 1024 bytes. A ratio below 1 is better for memory, CPU and latency, \
          above 1 for rates.\n\n",
