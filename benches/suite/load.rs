@@ -574,7 +574,10 @@ async fn idle_h2(
     }
     let deadline = Instant::now() + Duration::from_secs(180);
     while opened.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < streams as u64 {
-        assert!(Instant::now() < deadline, "h2 streams did not open in 180 s");
+        assert!(
+            Instant::now() < deadline,
+            "h2 streams did not open in 180 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let failed = failed.load(Ordering::Relaxed);

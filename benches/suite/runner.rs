@@ -128,19 +128,17 @@ struct Plan {
 fn plans() -> Vec<Plan> {
     let redis =
         std::env::var("TINY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-    let mut plans = vec![
-        Plan {
-            name: "idle",
-            env: vec![],
-            servers: 1,
-            scenario: Scenario::Idle {
-                path: "/idle".into(),
-                steps: vec![10_000, 19_000],
-            },
-            nchan: true,
-            baseline: true,
+    let mut plans = vec![Plan {
+        name: "idle",
+        env: vec![],
+        servers: 1,
+        scenario: Scenario::Idle {
+            path: "/idle".into(),
+            steps: vec![10_000, 19_000],
         },
-    ];
+        nchan: true,
+        baseline: true,
+    }];
     // Idle over TLS HTTP/2 (tiny only): 1, 10 and 100 streams a connection.
     let tls = Tls::write();
     for (name, per_connection) in [("idle_h2_1", 1), ("idle_h2_10", 10), ("idle_h2_100", 100)] {
@@ -283,9 +281,11 @@ impl Tls {
             .expect("the target directory")
             .join(format!("suite-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a certificate directory");
-        let made =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("a self-signed certificate");
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("a self-signed certificate");
         let tls = Self {
             cert: dir.join("cert.pem"),
             key: dir.join("key.pem"),

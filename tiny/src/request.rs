@@ -188,8 +188,10 @@ impl Request {
         let inner = &self.inner;
         let mut headers = HeaderMap::with_capacity(inner.headers.len());
         for (name, value) in &inner.headers {
-            let name = HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-            let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+            let name =
+                HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+            let mut copy =
+                HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
             copy.set_sensitive(value.is_sensitive());
             headers.append(name, copy);
         }
