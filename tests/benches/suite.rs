@@ -16,6 +16,8 @@
 //!   `tokio::sync::broadcast` fan-out, one tokio-postgres LISTEN connection,
 //!   topics as a `broadcast` per topic (through Redis `PUBLISH`/`PSUBSCRIBE`
 //!   across processes);
+//! - nginx with Nchan (`suite/nchan.rs`), when installed — a third server for
+//!   the idle scenario, started by the runner from a configuration it writes;
 //! - `suite load '<json>'` — the load generator of one scenario;
 //! - `suite` (what `cargo bench` runs) — the runner: starts servers and load
 //!   generators, and writes the Markdown table.
@@ -26,6 +28,8 @@ mod baseline;
 mod histogram;
 #[path = "suite/load.rs"]
 mod load;
+#[path = "suite/nchan.rs"]
+mod nchan;
 #[path = "suite/probe.rs"]
 mod probe;
 #[path = "suite/runner.rs"]

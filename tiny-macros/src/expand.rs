@@ -227,8 +227,14 @@ fn poll(method: &VerbMethod, every_ms: u64, stream: &Stream) -> TokenStream {
             async move { #call }
         }
     };
+    // The producer keeps the request for the stream's life: a copy that
+    // does not pin the connection's read buffer.
+    let hold_request = clone_request
+        .is_some()
+        .then(|| quote!(let req = ::tiny::__private::hold_request(req);));
     quote_spanned! {at_output(method)=>
         #extract
+        #hold_request
         ::tiny::__private::poll_stream(
             #produce,
             ::tiny::__private::Duration::from_millis(#every_ms),

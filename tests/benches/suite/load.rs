@@ -48,6 +48,15 @@ pub enum Scenario {
     /// Open streams in steps (e.g. 10 000 then 19 000 in all); RSS and
     /// connect rate at each step.
     Idle { path: String, steps: Vec<usize> },
+    /// `streams` idle streams over TLS HTTP/2, `per_connection` on each
+    /// connection; RSS per stream and the open rate. `cert` is the server's
+    /// self-signed certificate (DER), the only one trusted.
+    IdleH2 {
+        path: String,
+        streams: usize,
+        per_connection: usize,
+        cert: std::path::PathBuf,
+    },
     /// `streams` poll streams; server CPU and events over `seconds`.
     Poll { streams: usize, seconds: u64 },
     /// One stream per key; paced messages for latency, then a flat-out run
@@ -103,6 +112,12 @@ async fn run(spec: Spec) -> Figures {
     let load = Load::new(spec.addr);
     match spec.scenario {
         Scenario::Idle { path, steps } => idle(load, spec.pid, &path, &steps).await,
+        Scenario::IdleH2 {
+            path,
+            streams,
+            per_connection,
+            cert,
+        } => idle_h2(spec.addr, spec.pid, &path, streams, per_connection, &cert).await,
         Scenario::Poll { streams, seconds } => poll(load, spec.pid, streams, seconds).await,
         Scenario::Key {
             keys,
@@ -500,8 +515,167 @@ async fn idle(mut load: Load, pid: u32, path: &str, steps: &[usize]) -> Figures 
             (rss - start) as f64 / step as f64,
         );
     }
+    // `SUITE_IDLE_HOLD=<s>`: keep the streams open that long after the last
+    // step, to look at the server (smaps, a heap profiler) by hand.
+    if let Some(hold) = std::env::var("SUITE_IDLE_HOLD")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!("load: holding {open} streams for {hold} s");
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+    }
     load.close_all();
     figures
+}
+
+/// Idle streams over TLS HTTP/2: `streams` in all, `per_connection` on
+/// each connection (hyper's HTTP/2 client over rustls, which trusts only
+/// `cert`). One task per connection opens its streams in turn, then one per
+/// stream reads its body until the run ends.
+async fn idle_h2(
+    addr: SocketAddr,
+    pid: u32,
+    path: &str,
+    streams: usize,
+    per_connection: usize,
+    cert: &std::path::Path,
+) -> Figures {
+    let mut figures = Figures::new();
+    let connector = h2::connector(std::fs::read(cert).expect("the server's certificate"));
+    settle().await;
+    let start = rss_kib(pid);
+    set(&mut figures, "rss_start_kib", start as f64);
+    let opened = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let connecting = Arc::new(Semaphore::new(CONNECTING));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for n in 0..streams.div_ceil(per_connection) {
+        let count = per_connection.min(streams - n * per_connection);
+        let (connector, connecting) = (connector.clone(), connecting.clone());
+        let (opened, failed, path) = (opened.clone(), failed.clone(), path.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let permit = connecting.acquire_owned().await.expect("semaphore");
+            let source = source_address(n as u32 + 1);
+            match h2::open(addr, source, &connector, &path, count).await {
+                Ok(bodies) => {
+                    drop(permit);
+                    opened.fetch_add(count as u64, Ordering::Relaxed);
+                    for body in bodies {
+                        tokio::spawn(h2::drain(body));
+                    }
+                }
+                Err(error) => {
+                    failed.fetch_add(count as u64, Ordering::Relaxed);
+                    eprintln!("load: h2 {path}: {error}");
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while opened.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < streams as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "h2 streams did not open in 180 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    assert_eq!(failed, 0, "{failed} h2 streams failed to open");
+    set(
+        &mut figures,
+        "connect_per_s",
+        streams as f64 / started.elapsed().as_secs_f64(),
+    );
+    settle().await;
+    let rss = rss_kib(pid);
+    set(&mut figures, "rss_kib", rss as f64);
+    set(
+        &mut figures,
+        "rss_per_stream_kib",
+        (rss - start) as f64 / streams as f64,
+    );
+    figures
+}
+
+/// Just enough HTTP/2 over TLS for [`idle_h2`].
+mod h2 {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt as _;
+    use hyper::body::Incoming;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    /// A TLS client that trusts only `cert` and offers only `h2`.
+    pub fn connector(cert: Vec<u8>) -> TlsConnector {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(cert))
+            .expect("a root certificate");
+        // Deprecated for lacking post-quantum key exchange; the server uses it too.
+        #[allow(deprecated)]
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        TlsConnector::from(Arc::new(config))
+    }
+
+    /// One connection from `source` with `count` streams on `path`: their
+    /// bodies, once every response head said 200.
+    pub async fn open(
+        addr: SocketAddr,
+        source: Ipv4Addr,
+        connector: &TlsConnector,
+        path: &str,
+        count: usize,
+    ) -> std::io::Result<Vec<Incoming>> {
+        let tcp = super::connect(addr, source).await?;
+        let tls = connector
+            .connect(ServerName::try_from("localhost").expect("a name"), tcp)
+            .await?;
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return Err(std::io::Error::other("the server did not choose h2"));
+        }
+        let (send, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .map_err(std::io::Error::other)?;
+        tokio::spawn(connection);
+        let mut bodies = Vec::with_capacity(count);
+        for _ in 0..count {
+            let request = hyper::Request::get(format!("https://localhost{path}"))
+                .header("accept", "text/event-stream")
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .expect("a request");
+            let mut send = send.clone();
+            send.ready().await.map_err(std::io::Error::other)?;
+            let response = send
+                .send_request(request)
+                .await
+                .map_err(std::io::Error::other)?;
+            if response.status() != 200 {
+                return Err(std::io::Error::other(format!(
+                    "answered {}",
+                    response.status()
+                )));
+            }
+            bodies.push(response.into_body());
+        }
+        Ok(bodies)
+    }
+
+    /// Reads a body until it ends or the process exits.
+    pub async fn drain(mut body: Incoming) {
+        while let Some(Ok(_)) = body.frame().await {}
+    }
 }
 
 async fn poll(mut load: Load, pid: u32, streams: usize, seconds: u64) -> Figures {

@@ -1,7 +1,7 @@
 //! The runner: for each scenario and run, starts a server (tiny, then the
 //! baseline, alternating which goes first; two of each for topics through
-//! Redis), runs a load generator against it, stops it; then writes the
-//! table of medians.
+//! Redis; Nchan too for the scenarios it can serve), runs a load generator
+//! against it, stops it; then writes the table of medians.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -10,12 +10,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use crate::load::{Figures, Phases, Scenario, Spec};
-use crate::probe;
+use crate::{nchan, probe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Tiny,
     Baseline,
+    /// nginx + Nchan (`nchan.rs`): idle streams only.
+    Nchan,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
         match self {
             Kind::Tiny => "tiny",
             Kind::Baseline => "baseline",
+            Kind::Nchan => "nchan",
         }
     }
 }
@@ -34,9 +37,20 @@ struct Server {
 
 impl Server {
     fn start(kind: Kind, env: &[(&str, String)]) -> Self {
-        let mut command = Command::new(std::env::current_exe().expect("own path"));
+        if kind == Kind::Nchan {
+            let installed = nchan::installed().expect("checked before the run");
+            let (child, addr) = nchan::start(&installed);
+            return Server { child, addr };
+        }
+        let mut command = if kind == Kind::Tiny && !tiny_on_system_allocator() {
+            // `suite-tiny`: the same server on jemalloc (`tiny_main.rs`).
+            Command::new(env!("CARGO_BIN_EXE_suite-tiny"))
+        } else {
+            let mut command = Command::new(std::env::current_exe().expect("own path"));
+            command.args(["server", kind.arg()]);
+            command
+        };
         command
-            .args(["server", kind.arg()])
             .env("TINY_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env_remove("TINY_CACHE_URL")
@@ -58,6 +72,7 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
+            .or_else(|| line.trim().strip_prefix("listening on https://"))
             .unwrap_or_else(|| panic!("{kind:?} server said {line:?}"))
             .parse()
             .expect("server address");
@@ -70,6 +85,12 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `SUITE_TINY_ALLOCATOR=system`: tiny's server on glibc's malloc, as the
+/// baseline, instead of jemalloc.
+fn tiny_on_system_allocator() -> bool {
+    std::env::var("SUITE_TINY_ALLOCATOR").is_ok_and(|a| a == "system")
 }
 
 /// Runs the load generator against `servers` (the first is the one whose
@@ -98,21 +119,44 @@ struct Plan {
     env: Vec<(&'static str, String)>,
     servers: usize,
     scenario: Scenario,
+    /// Nchan serves this scenario too (idle streams on `/idle`).
+    nchan: bool,
+    /// The baseline serves it (it has no TLS, so no HTTP/2).
+    baseline: bool,
 }
 
 fn plans() -> Vec<Plan> {
     let redis =
         std::env::var("TINY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-    let mut plans = vec![
-        Plan {
-            name: "idle",
-            env: vec![],
-            servers: 1,
-            scenario: Scenario::Idle {
-                path: "/idle".into(),
-                steps: vec![10_000, 19_000],
-            },
+    let mut plans = vec![Plan {
+        name: "idle",
+        env: vec![],
+        servers: 1,
+        scenario: Scenario::Idle {
+            path: "/idle".into(),
+            steps: vec![10_000, 19_000],
         },
+        nchan: true,
+        baseline: true,
+    }];
+    // Idle over TLS HTTP/2 (tiny only): 1, 10 and 100 streams a connection.
+    let tls = Tls::write();
+    for (name, per_connection) in [("idle_h2_1", 1), ("idle_h2_10", 10), ("idle_h2_100", 100)] {
+        plans.push(Plan {
+            name,
+            env: tls.env(),
+            servers: 1,
+            scenario: Scenario::IdleH2 {
+                path: "/idle".into(),
+                streams: 10_000,
+                per_connection,
+                cert: tls.der.clone(),
+            },
+            nchan: false,
+            baseline: false,
+        });
+    }
+    plans.extend([
         Plan {
             name: "poll",
             env: vec![],
@@ -121,6 +165,8 @@ fn plans() -> Vec<Plan> {
                 streams: 10_000,
                 seconds: 10,
             },
+            nchan: false,
+            baseline: true,
         },
         Plan {
             name: "key-moka",
@@ -131,6 +177,8 @@ fn plans() -> Vec<Plan> {
                 paced: 3000,
                 flat_out: 20_000,
             },
+            nchan: false,
+            baseline: true,
         },
         Plan {
             name: "key-redis",
@@ -141,6 +189,8 @@ fn plans() -> Vec<Plan> {
                 paced: 3000,
                 flat_out: 20_000,
             },
+            nchan: false,
+            baseline: true,
         },
         Plan {
             name: "churn",
@@ -151,8 +201,10 @@ fn plans() -> Vec<Plan> {
                 concurrency: 64,
                 warmup: 10_000,
             },
+            nchan: false,
+            baseline: true,
         },
-    ];
+    ]);
     if crate::tiny_server::PG_MODE {
         plans.push(Plan {
             name: "fanout",
@@ -165,6 +217,8 @@ fn plans() -> Vec<Plan> {
                 channel: crate::PG_CHANNEL.into(),
                 phases: fan_out_phases(),
             },
+            nchan: false,
+            baseline: true,
         });
     }
     // The pg fan-out's load, on a topic: in one process, then through Redis
@@ -177,6 +231,8 @@ fn plans() -> Vec<Plan> {
             subscribers: 10_000,
             phases: fan_out_phases(),
         },
+        nchan: false,
+        baseline: true,
     });
     plans.push(Plan {
         name: "topic-redis",
@@ -186,6 +242,8 @@ fn plans() -> Vec<Plan> {
             subscribers: 10_000,
             phases: fan_out_phases(),
         },
+        nchan: false,
+        baseline: true,
     });
     if let Ok(only) = std::env::var("SUITE_ONLY") {
         let only: Vec<&str> = only.split(',').map(str::trim).collect();
@@ -205,6 +263,48 @@ fn fan_out_phases() -> Phases {
     }
 }
 
+/// A self-signed certificate for the HTTP/2 scenarios, written once per
+/// suite run into the target directory: PEM files for the server, DER for
+/// the load generator to trust.
+struct Tls {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    der: std::path::PathBuf,
+}
+
+impl Tls {
+    fn write() -> Self {
+        let dir = std::env::current_exe()
+            .expect("own path")
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("the target directory")
+            .join(format!("suite-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a certificate directory");
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("a self-signed certificate");
+        let tls = Self {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            der: dir.join("cert.der"),
+        };
+        std::fs::write(&tls.cert, made.cert.pem()).expect("write the certificate");
+        std::fs::write(&tls.key, made.signing_key.serialize_pem()).expect("write the key");
+        std::fs::write(&tls.der, made.cert.der()).expect("write the certificate");
+        tls
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TINY_TLS_CERT", self.cert.display().to_string()),
+            ("TINY_TLS_KEY", self.key.display().to_string()),
+        ]
+    }
+}
+
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -219,13 +319,28 @@ pub fn main() {
         .unwrap_or(3);
     let started = Instant::now();
     let mut results = Results::new();
-    for plan in plans() {
+    let plans = plans();
+    let nchan = nchan::installed().is_some();
+    if !nchan && plans.iter().any(|p| p.nchan) {
+        eprintln!(
+            "suite: nginx with the Nchan module not found, so no Nchan column \
+             (Debian: apt-get install nginx libnginx-mod-nchan)"
+        );
+    }
+    for plan in plans {
         for run in 0..runs {
-            let order = if run % 2 == 0 {
-                [Kind::Tiny, Kind::Baseline]
+            let mut order = if run % 2 == 0 {
+                vec![Kind::Tiny, Kind::Baseline]
             } else {
-                [Kind::Baseline, Kind::Tiny]
+                vec![Kind::Baseline, Kind::Tiny]
             };
+            if !plan.baseline {
+                order.retain(|kind| *kind == Kind::Tiny);
+            }
+            if nchan && plan.nchan {
+                // Between the two, so it is never always first or last.
+                order.insert(1, Kind::Nchan);
+            }
             for kind in order {
                 let at = Instant::now();
                 let servers: Vec<Server> = (0..plan.servers)
@@ -295,6 +410,8 @@ enum Target {
     Above(f64, &'static str),
     /// At least the baseline's figure.
     AtLeastBaseline,
+    /// At most Nchan's figure, measured in the same run.
+    AtMostNchan,
 }
 
 fn rows() -> Vec<Row> {
@@ -313,14 +430,14 @@ fn rows() -> Vec<Row> {
             "idle",
             "rss_per_stream_kib_10000",
             Kib,
-            Some(Below(10_000.0 / 1024.0, "< 10 KB")),
+            Some(AtMostNchan),
         ),
         row(
             "(a) idle: RSS per stream, 19 000 streams",
             "idle",
             "rss_per_stream_kib_19000",
             Kib,
-            Some(Below(10_000.0 / 1024.0, "< 10 KB")),
+            Some(AtMostNchan),
         ),
         row(
             "(a) idle: server RSS at 19 000 streams",
@@ -341,6 +458,27 @@ fn rows() -> Vec<Row> {
             "idle",
             "connect_per_s_19000",
             Rate,
+            None,
+        ),
+        row(
+            "(a) idle, TLS HTTP/2, 1 stream a connection: RSS per stream, 10 000 streams",
+            "idle_h2_1",
+            "rss_per_stream_kib",
+            Kib,
+            None,
+        ),
+        row(
+            "(a) idle, TLS HTTP/2, 10 streams a connection: RSS per stream, 10 000 streams",
+            "idle_h2_10",
+            "rss_per_stream_kib",
+            Kib,
+            None,
+        ),
+        row(
+            "(a) idle, TLS HTTP/2, 100 streams a connection: RSS per stream, 10 000 streams",
+            "idle_h2_100",
+            "rss_per_stream_kib",
+            Kib,
             None,
         ),
         row(
@@ -629,30 +767,48 @@ fn show(value: f64, unit: Unit) -> String {
 }
 
 fn render(results: &Results, runs: usize, seconds: u64) -> String {
+    let nchan = results.keys().any(|(_, kind)| *kind == Kind::Nchan);
     let mut out = String::new();
     out.push_str(&format!(
-        "## Results: tiny vs a hand-written axum 0.8 baseline\n\n\
-         Median of {runs} run(s) per figure; both servers measured in the same run, \
-         each in its own process with its own load generator. Whole suite: {seconds} s.\n\n"
+        "## Results: tiny vs a hand-written axum 0.8 baseline{}\n\n\
+         Median of {runs} run(s) per figure; every server measured in the same run, \
+         each in its own process with its own load generator. Whole suite: {seconds} s.\n\n",
+        if nchan { " and Nchan" } else { "" }
     ));
     out.push_str("| machine | |\n|---|---|\n");
     for (what, value) in probe::machine() {
         out.push_str(&format!("| {what} | {value} |\n"));
     }
+    out.push_str(if tiny_on_system_allocator() {
+        "\nAllocator: glibc malloc in both Rust servers (`SUITE_TINY_ALLOCATOR=system`).\n"
+    } else {
+        "\nAllocator: tiny's server on jemalloc (`tikv-jemallocator`, the `suite-tiny` binary), \
+         the baseline on glibc malloc (it holds more per stream on jemalloc).\n"
+    });
     out.push_str(
-        "\nKB = 1000 bytes, MiB = 1024 × 1024 bytes. tiny/baseline below 1 is better for memory, CPU and latency, \
-         above 1 for rates.\n\n\
-         | scenario | tiny | baseline | tiny/baseline | target | met |\n|---|---|---|---|---|---|\n",
+        "\nKB = 1000 bytes, MiB = 1024 × 1024 bytes. A ratio below 1 is better for memory, CPU and latency, \
+         above 1 for rates.\n\n",
     );
+    if nchan {
+        out.push_str(
+            "| scenario | tiny | baseline | Nchan | tiny/baseline | tiny/Nchan | target | met |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+    } else {
+        out.push_str(
+            "| scenario | tiny | baseline | tiny/baseline | target | met |\n|---|---|---|---|---|---|\n",
+        );
+    }
     for row in rows() {
         let tiny = median(results, row.scenario, Kind::Tiny, row.metric);
         let baseline = median(results, row.scenario, Kind::Baseline, row.metric);
+        let peer = median(results, row.scenario, Kind::Nchan, row.metric);
         if tiny.is_none() && baseline.is_none() {
             continue;
         }
         let shown = |v: Option<f64>| v.map_or("–".into(), |v| show(v, row.unit));
-        let ratio = match (tiny, baseline) {
-            (Some(t), Some(b)) if b != 0.0 => format!("{:.2}", t / b),
+        let ratio = |other: Option<f64>| match (tiny, other) {
+            (Some(t), Some(o)) if o != 0.0 => format!("{:.2}", t / o),
             _ => "–".into(),
         };
         let (target, met) = match (row.target, tiny) {
@@ -666,6 +822,9 @@ fn render(results: &Results, runs: usize, seconds: u64) -> String {
                         "≥ baseline".to_owned(),
                         tiny.zip(baseline).map(|(t, b)| t >= b),
                     ),
+                    Target::AtMostNchan => {
+                        ("≤ Nchan".to_owned(), tiny.zip(peer).map(|(t, n)| t <= n))
+                    }
                 };
                 let met = match met {
                     Some(true) => "yes",
@@ -675,12 +834,25 @@ fn render(results: &Results, runs: usize, seconds: u64) -> String {
                 (text, met.to_owned())
             }
         };
-        out.push_str(&format!(
-            "| {} | {} | {} | {ratio} | {target} | {met} |\n",
-            row.label,
-            shown(tiny),
-            shown(baseline)
-        ));
+        if nchan {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {target} | {met} |\n",
+                row.label,
+                shown(tiny),
+                shown(baseline),
+                shown(peer),
+                ratio(baseline),
+                ratio(peer),
+            ));
+        } else {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {target} | {met} |\n",
+                row.label,
+                shown(tiny),
+                shown(baseline),
+                ratio(baseline),
+            ));
+        }
     }
     out
 }

@@ -4,6 +4,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/idle` | a poll stream whose producer says nothing for an hour |
+//! | `/idle-request` | the same, with a producer that takes the request (so the stream holds it) |
 //! | `/poll` | a poll stream at 1 s, each frame the time it was produced |
 //! | `/key/<k>` | a key stream on `bench:<k>` |
 //! | `/produce/<prefix>/<keys>/<count>/<pace µs>` | starts a producer: `count` timestamps sent round-robin to `bench:<prefix>-<i>` |
@@ -29,6 +30,18 @@ impl Idle {
     #[sse(poll = 3600)]
     async fn get(&self) -> Option<String> {
         None
+    }
+}
+
+/// `/idle` with a producer that takes the request, so the stream holds it.
+#[controller(path = "/idle-request")]
+pub struct IdleRequest;
+
+#[controller]
+impl IdleRequest {
+    #[sse(poll = 3600)]
+    async fn get(&self, req: &Request) -> Option<String> {
+        req.header("x-never").map(str::to_owned)
     }
 }
 

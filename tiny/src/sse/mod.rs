@@ -48,7 +48,7 @@ pub(crate) mod glue {
     pub use crate::sse::key::key_stream;
     #[cfg(feature = "postgres")]
     pub use crate::sse::pg::pg_stream;
-    pub use crate::sse::poll::poll_stream;
+    pub use crate::sse::poll::{hold_request, poll_stream};
     pub use crate::sse::settings::StreamOptions;
     pub use crate::sse::template::template;
     pub use crate::sse::topic::topic_stream;

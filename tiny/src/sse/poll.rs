@@ -10,6 +10,7 @@ use tokio::time::{Interval, MissedTickBehavior, interval};
 use super::event::IntoEvent;
 use super::response::{EventStream, Frame};
 use super::settings::StreamOptions;
+use crate::request::Request;
 
 /// `#[sse(poll = …)]`: the method is the producer.
 pub fn poll_stream<F, Fut, T>(produce: F, every: Duration, options: StreamOptions) -> Response
@@ -19,6 +20,13 @@ where
     T: IntoEvent + 'static,
 {
     options.apply(stream(produce, every)).into_response()
+}
+
+/// The request a poll producer keeps for the stream's life, copied out of
+/// the connection's read buffer so the stream does not pin it
+/// ([`Request::detached`]).
+pub fn hold_request(req: Request) -> Request {
+    req.detached()
 }
 
 /// The stream behind [`Sse::stream`](super::Sse::stream).

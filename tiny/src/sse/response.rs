@@ -19,7 +19,7 @@ use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::Stream;
@@ -160,7 +160,13 @@ impl IntoResponse for EventStream {
         let mut body = SseBody::new(self.source, keep_alive, retry, defaults.shutdown);
         body.permit = Some(permit);
         body.metrics = Some(StreamMetrics::open(self.mode, settings::controller()));
-        let mut response = Body::new(body).into_response();
+        let mut response = Response::new(Body::new(body));
+        // Sized for the three headers below: hyper keeps a response's
+        // header map for the connection's next request, so for an event
+        // stream it lives as long as the stream does (a default-sized map
+        // holds room for 6 entries, 650 B; this one 330 B). A layer that
+        // adds more (CORS) grows it as usual.
+        *response.headers_mut() = HeaderMap::with_capacity(3);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
