@@ -33,14 +33,23 @@ use axum::response::{IntoResponse as _, Response};
 use futures_util::StreamExt as _;
 use tokio::sync::futures::OwnedNotified;
 
+use super::event::encode_message;
 use super::response::{EventStream, Frame};
 use super::settings::{StreamOptions, last_event_id};
 use super::{DONE, Event};
-use crate::cache::{Cache, Held, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+use crate::cache::{Batch, Cache, Held, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+use crate::{Error, Result};
 
 /// The longest pause between retries of a take that failed (Redis down).
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
-use crate::{Error, Result};
+/// What one wake-up takes and writes at most, as one frame buffer: a
+/// consumer that finds several messages waiting writes them in one go,
+/// and a slow client holds at most this much (plus one message) here.
+const BATCH: Batch = Batch {
+    max_messages: 64,
+    max_bytes: 64 * 1024,
+    end: DONE,
+};
 
 /// `#[sse(key = …)]`, after the template and the guard passed.
 pub async fn key_stream(key: String, every: Duration, options: StreamOptions) -> Response {
@@ -109,8 +118,8 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     };
     let frames = futures_util::stream::once(async { Frame::Event(opening) }).chain(
         futures_util::stream::unfold(consumer, |mut consumer| async move {
-            let event = consumer.next().await?;
-            Some((Frame::Event(event), consumer))
+            let frame = consumer.next().await?;
+            Some((frame, consumer))
         }),
     );
     Ok(EventStream::new(Box::pin(frames)))
@@ -161,11 +170,12 @@ struct Consumer {
 }
 
 impl Consumer {
-    /// The next frame; `None` when this connection may take nothing more.
+    /// The next frame: every message one take found, encoded into one
+    /// buffer; `None` when this connection may take nothing more.
     /// Backend errors are logged and retried with a growing pause (a lost
-    /// answer leaves the message pending, where the retry finds it), so a
-    /// stream outlives a Redis restart.
-    async fn next(&mut self) -> Option<Event> {
+    /// answer leaves the messages pending, where the retry finds them), so
+    /// a stream outlives a Redis restart.
+    async fn next(&mut self) -> Option<Frame> {
         if self.ended.is_some() {
             return None;
         }
@@ -191,37 +201,30 @@ impl Consumer {
                 match self.cache.renew(&self.key, self.lease).await {
                     Ok(true) => {
                         self.renewed_at = started;
-                        self.cache.take(&self.key, self.lease, self.position).await
+                        self.take().await
                     }
                     Ok(false) => Ok(Taken::Refused),
                     Err(error) => Err(error),
                 }
             } else {
-                self.cache.take(&self.key, self.lease, self.position).await
+                self.take().await
             };
             match taken {
-                Ok(Taken::Message {
-                    seq,
-                    message,
+                Ok(Taken::Messages {
+                    handed,
                     more,
                     replayed,
                 }) => {
-                    // A new message is the newest pending entry: nothing
-                    // after it until the next lost answer or reconnect.
-                    self.position.after = seq;
-                    self.position.replay = replayed;
                     if replayed {
-                        crate::metrics::replayed("key", 1);
+                        crate::metrics::replayed("key", handed.len() as u64);
                     }
+                    self.position.replay = replayed;
                     self.wait = !more;
-                    if message == DONE {
-                        self.ended = Some(Ended::Done);
-                    }
                     // Unregistered until the next take (a wake-up this one
                     // got meanwhile passes to the next waiting consumer).
                     self.armed
                         .set(Arc::clone(&self.waiter.notify).notified_owned());
-                    return Some(Event::data(message).id(self.ids.id(seq)));
+                    return Some(Frame::Encoded(self.encode(&handed)));
                 }
                 Ok(Taken::Empty) => {
                     self.position.replay = false;
@@ -241,6 +244,29 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    async fn take(&self) -> Result<Taken> {
+        self.cache
+            .take(&self.key, self.lease, self.position, BATCH)
+            .await
+    }
+
+    /// One frame buffer for `handed`, in order; notes the last as written
+    /// and `[DONE]` (a take stops after it) as the end.
+    fn encode(&mut self, handed: &[crate::cache::Handed]) -> bytes::Bytes {
+        let size: usize = handed.iter().map(|h| h.message.len() + 64).sum();
+        let mut frame = String::with_capacity(size);
+        for handed in handed {
+            encode_message(&mut frame, &self.ids.prefix, handed.seq, &handed.message);
+            // A new message is the newest pending entry: nothing after it
+            // until the next lost answer or reconnect.
+            self.position.after = handed.seq;
+            if *handed.message == *DONE {
+                self.ended = Some(Ended::Done);
+            }
+        }
+        bytes::Bytes::from(frame)
     }
 }
 
