@@ -37,7 +37,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
-pub(crate) use queue::{Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
+#[cfg(test)]
+pub(crate) use queue::END;
+pub(crate) use queue::{
+    Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken,
+};
 pub(crate) use wake::Waiter;
 
 /// Largest number of messages a key's queue holds unless configured.
@@ -420,12 +424,16 @@ impl Cache {
     /// renews it itself ([`Cache::renew`]; it costs no I/O); on Redis the
     /// process renews the leases of all its connections in one call, while
     /// the returned guard lives, and the consumer renews nothing.
-    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
+    /// On Redis, messages may also be handed to the connection directly
+    /// by a send while it waits: `waiter`'s own wake-up announces them.
+    pub(crate) fn hold(&self, key: &str, lease: Lease, waiter: &Waiter) -> Held {
         match &self.inner.state {
             #[cfg(feature = "redis")]
-            State::Ready(Backend::Redis(redis)) => Held::ByProcess(redis.hold(key, lease)),
+            State::Ready(Backend::Redis(redis)) => {
+                Held::ByProcess(redis.hold(key, lease, Arc::clone(&waiter.own)))
+            }
             _ => {
-                let _ = (key, lease);
+                let _ = (key, lease, waiter);
                 Held::ByConsumer
             }
         }

@@ -116,6 +116,10 @@ pub(crate) struct Position {
     pub(crate) replay: bool,
 }
 
+/// The message that ends a stream (`tiny::sse::DONE`): nothing sent after
+/// it is handed to the connection that takes it (it will write no more).
+pub(crate) const END: &str = "[DONE]";
+
 /// How much one take may hand out: a consumer that wakes to several
 /// messages writes them in one go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -630,6 +634,35 @@ mod tests {
     }
 
     #[test]
+    fn a_take_hands_out_a_batch_and_stops_after_done() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b", "[DONE]", "c"], clock.now());
+        let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let batch = Batch {
+            max_messages: 10,
+            ..ONE
+        };
+        let Taken::Messages { handed, more, .. } =
+            queue.take(opened.lease, at(0), batch, clock.now(), LIMITS)
+        else {
+            panic!("messages");
+        };
+        let texts: Vec<&str> = handed.iter().map(|h| &*h.message).collect();
+        assert_eq!(texts, ["a", "b", "[DONE]"]);
+        assert!(more, "`c` waits for the next consumer");
+        assert_eq!(queue.ready_len(), 1);
+        // A lost answer: the same batch again, from the pending entries.
+        let again = queue.take(opened.lease, at(0), batch, clock.now(), LIMITS);
+        let Taken::Messages {
+            handed: replayed, ..
+        } = again
+        else {
+            panic!("messages");
+        };
+        assert_eq!(replayed, handed);
+    }
+
+    #[test]
     fn a_lost_answer_is_taken_again() {
         let clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "b"], clock.now());
@@ -662,8 +695,9 @@ mod tests {
         assert_eq!(back.after, 1);
         let mut got = Vec::new();
         let mut after = back.after;
-        while let Some((seq, message)) =
-            queue.take(back.lease, at(after), ONE, clock.now(), LIMITS).first()
+        while let Some((seq, message)) = queue
+            .take(back.lease, at(after), ONE, clock.now(), LIMITS)
+            .first()
         {
             got.push(message);
             after = seq;
@@ -738,8 +772,9 @@ mod tests {
         assert!(queue.renew(next.lease, clock.now(), LIMITS));
         let mut got = Vec::new();
         let mut after = seq;
-        while let Some((seq, message)) =
-            queue.take(next.lease, at(after), ONE, clock.now(), LIMITS).first()
+        while let Some((seq, message)) = queue
+            .take(next.lease, at(after), ONE, clock.now(), LIMITS)
+            .first()
         {
             got.push(message);
             after = seq;
@@ -790,7 +825,10 @@ mod tests {
             "`a` aged out: delivered"
         );
         for n in 0..2 * LIMITS.max_len {
-            assert_eq!(queue.push(n.to_string().into(), clock.now(), LIMITS), Ok(()));
+            assert_eq!(
+                queue.push(n.to_string().into(), clock.now(), LIMITS),
+                Ok(())
+            );
             after = message(queue.take(live.lease, at(after), ONE, clock.now(), LIMITS)).0;
         }
         assert!(queue.renew(live.lease, clock.now(), LIMITS));

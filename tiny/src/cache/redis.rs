@@ -34,6 +34,7 @@
 //!   the process checks every key it has consumers of in one script call
 //!   every [`CHECK_EVERY`], for wake-ups lost with the subscription.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
 use super::queue::{
-    Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken,
+    Batch, END, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken,
 };
 use super::wake::{Change, Waiter, Wakers};
 use super::{QueueLimits, token};
@@ -91,6 +92,11 @@ const TAKE: &str = include_str!("redis/take.lua");
 const RENEW_ALL: &str = script!("redis/renew_all.lua");
 /// Leases per `renew_all` call.
 const RENEW_BATCH: usize = 100;
+/// How many messages sends may hand a waiting connection directly
+/// (`send.lua`) before it takes again; it parks again (with a take) once
+/// half are used. So a connection that stopped (a stalled client, a dead
+/// process) holds at most this many beyond what it wrote.
+const HAND_OFFS: u32 = 16;
 const RELEASE: &str = script!("redis/release.lua");
 
 pub(crate) struct RedisBackend {
@@ -98,6 +104,9 @@ pub(crate) struct RedisBackend {
     shown_url: String,
     client: redis::Client,
     connection: tokio::sync::OnceCell<ConnectionManager>,
+    /// Sends go on a connection of their own: a producer's send never
+    /// waits behind the takes of this process's consumers in one pipeline.
+    send_connection: tokio::sync::OnceCell<ConnectionManager>,
     scripts: Scripts,
     /// Identities of this process's sends: this prefix and a counter.
     sender: u64,
@@ -109,20 +118,60 @@ pub(crate) struct RedisBackend {
     subscribed: OnceLock<()>,
     /// Every live key connection of this process, by connection token:
     /// their leases are renewed together ([`RedisBackend::renew_all`]).
-    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    leases: Arc<std::sync::Mutex<HashMap<u64, (String, Lease)>>>,
+    /// The mailbox of every live key connection of this process, by key
+    /// and connection token.
+    mailboxes: Arc<Mailboxes>,
     limits: QueueLimits,
 }
 
-/// A live connection's lease, renewed by its process until dropped.
+type Mailboxes = std::sync::Mutex<HashMap<String, HashMap<u64, Arc<Mailbox>>>>;
+
+/// What sends handed one waiting connection of this process directly
+/// (`send.lua`), as heard on its key's channel, until its consumer takes
+/// them. Each is pending for the lineage in Redis already: the mailbox only
+/// spares the consumer a take. Bounded by [`HAND_OFFS`] per park, so twice
+/// that at most.
+#[derive(Debug, Default)]
+struct Mailbox {
+    state: std::sync::Mutex<MailboxState>,
+    /// The consumer's own wake-up ([`Waiter::own`]).
+    own: Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    /// In increasing `seq` order (one channel, in publish order).
+    handed: VecDeque<Handed>,
+    /// Hand-offs may have been missed (the channel was just subscribed, or
+    /// the subscription came back): the next take asks Redis, which has
+    /// every one of them pending, in order.
+    gap: bool,
+    /// Hand-offs Redis may still make before the connection parks again,
+    /// as far as this process knows.
+    credit: u32,
+}
+
+/// A live connection's lease, renewed by its process until dropped, and
+/// its mailbox.
 #[derive(Debug)]
 pub(crate) struct Held {
-    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    leases: Arc<std::sync::Mutex<HashMap<u64, (String, Lease)>>>,
+    mailboxes: Arc<Mailboxes>,
+    key: String,
     connection: u64,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         super::lock(&self.leases).remove(&self.connection);
+        let mut mailboxes = super::lock(&self.mailboxes);
+        if let Some(of_key) = mailboxes.get_mut(&self.key) {
+            of_key.remove(&self.connection);
+            if of_key.is_empty() {
+                mailboxes.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -148,6 +197,7 @@ impl RedisBackend {
             shown_url,
             client,
             connection: tokio::sync::OnceCell::new(),
+            send_connection: tokio::sync::OnceCell::new(),
             scripts: Scripts {
                 send: redis::Script::new(SEND),
                 open: redis::Script::new(OPEN),
@@ -162,6 +212,7 @@ impl RedisBackend {
             changes: std::sync::Mutex::new(Some(watched)),
             subscribed: OnceLock::new(),
             leases: Arc::default(),
+            mailboxes: Arc::default(),
             limits,
         })
     }
@@ -174,6 +225,14 @@ impl RedisBackend {
     async fn connection(&self) -> Result<ConnectionManager> {
         let connection = self
             .connection
+            .get_or_try_init(|| connect(&self.client, &self.shown_url))
+            .await?;
+        Ok(connection.clone())
+    }
+
+    async fn send_connection(&self) -> Result<ConnectionManager> {
+        let connection = self
+            .send_connection
             .get_or_try_init(|| connect(&self.client, &self.shown_url))
             .await?;
         Ok(connection.clone())
@@ -276,7 +335,7 @@ impl RedisBackend {
     /// Queues `message`, retrying a dropped connection with the same
     /// identity for [`SEND_RETRY_FOR`].
     pub(crate) async fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.send_connection().await?;
         let n = self
             .sends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -334,13 +393,19 @@ impl RedisBackend {
         invocation
             .key(sent)
             .key(&names.bytes)
+            .key(&names.waiting)
+            .key(&names.lineages)
+            .key(&names.meta)
             .arg(message)
             .arg(millis(limits.ttl))
             .arg(millis(IDENTITY_HORIZON))
             .arg(limits.max_len)
             .arg(&names.wake)
             .arg(key)
-            .arg(limits.max_bytes);
+            .arg(limits.max_bytes)
+            .arg(format!("{}pending:", names.base))
+            .arg(unix_millis())
+            .arg(END);
         invocation.invoke_async(connection).await
     }
 
@@ -411,9 +476,10 @@ impl RedisBackend {
         })
     }
 
-    /// One take of up to `batch`; the consumer retries on error (a lost
-    /// answer left the messages pending for this lineage, where the retry
-    /// finds them).
+    /// One take of up to `batch`: from the connection's mailbox when sends
+    /// handed it messages, else from Redis. The consumer retries on error (a
+    /// lost answer left the messages pending for this lineage, where the
+    /// retry finds them).
     pub(crate) async fn take(
         &self,
         key: &str,
@@ -421,26 +487,66 @@ impl RedisBackend {
         position: Position,
         batch: Batch,
     ) -> Result<Taken> {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&lease.connection))
+            .cloned();
+        if let Some(mailbox) = &mailbox {
+            let mut state = super::lock(&mailbox.state);
+            while state
+                .handed
+                .front()
+                .is_some_and(|handed| handed.seq <= position.after)
+            {
+                state.handed.pop_front();
+            }
+            if !state.gap && state.credit > HAND_OFFS / 2 && !state.handed.is_empty() {
+                let handed = from_mailbox(&mut state.handed, batch);
+                return Ok(Taken::Messages {
+                    handed,
+                    more: !state.handed.is_empty(),
+                    replayed: false,
+                });
+            }
+            // Redis has every hand-off pending for the lineage: the take
+            // below returns them in order, then parks the connection again.
+            state.handed.clear();
+            state.gap = false;
+        }
         let mut connection = self.connection().await?;
         let names = QueueKeys::new(key);
         let mut invocation = self.scripts.take.key(&names.meta);
+        let hand_offs = if mailbox.is_some() { HAND_OFFS } else { 0 };
         invocation
             .key(&names.ready)
             .key(&names.lineages)
             .key(names.pending(lease.lineage.nonce))
             .key(&names.bytes)
+            .key(&names.waiting)
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
             .arg(position.after)
-            .arg(flag(position.replay))
+            // Hand-offs are pending entries after the position too.
+            .arg(flag(position.replay || mailbox.is_some()))
             .arg(unix_millis())
             .arg(batch.max_messages.max(1))
             .arg(batch.max_bytes)
-            .arg(batch.end);
+            .arg(batch.end)
+            .arg(hand_offs);
         let (status, more, found) = invocation
             .invoke_async::<(i64, i64, Vec<(u64, String)>)>(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
+        let ended = found
+            .last()
+            .is_some_and(|(_, message)| message == batch.end);
+        if let Some(mailbox) = &mailbox
+            && status >= 0
+            && more == 0
+            && !ended
+        {
+            super::lock(&mailbox.state).credit = HAND_OFFS;
+        }
         Ok(match status {
             -1 => Taken::Refused,
             _ if found.is_empty() => Taken::Empty,
@@ -453,7 +559,9 @@ impl RedisBackend {
                     })
                     .collect(),
                 more: more == 1,
-                replayed: status == 2,
+                // Only a replay the stream asked for (after a reconnect or
+                // a lost answer): hand-offs are written for the first time.
+                replayed: status == 2 && position.replay,
             },
         })
     }
@@ -521,11 +629,66 @@ impl RedisBackend {
 
     /// Has this process renew `lease` (of a connection on `key`) with the
     /// others until the returned guard is dropped.
-    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
+    /// Its mailbox for hand-offs is registered meanwhile; `own` is the
+    /// consumer's own wake-up, for them.
+    pub(crate) fn hold(&self, key: &str, lease: Lease, own: Arc<tokio::sync::Notify>) -> Held {
         super::lock(&self.leases).insert(lease.connection, (key.to_owned(), lease));
+        let mailbox = Arc::new(Mailbox {
+            state: std::sync::Mutex::default(),
+            own,
+        });
+        super::lock(&self.mailboxes)
+            .entry(key.to_owned())
+            .or_default()
+            .insert(lease.connection, mailbox);
         Held {
             leases: Arc::clone(&self.leases),
+            mailboxes: Arc::clone(&self.mailboxes),
+            key: key.to_owned(),
             connection: lease.connection,
+        }
+    }
+
+    /// A message a send handed to `connection` of `key` (heard on the
+    /// key's channel): into its mailbox, and its consumer woken.
+    fn handed(&self, key: &str, connection: u64, handed: Handed) {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&connection))
+            .cloned();
+        // A connection gone meanwhile: the message stays pending for its
+        // lineage, as anything it was handed.
+        let Some(mailbox) = mailbox else { return };
+        {
+            let mut state = super::lock(&mailbox.state);
+            state.credit = state.credit.saturating_sub(1);
+            if state.handed.len() < 2 * HAND_OFFS as usize {
+                state.handed.push_back(handed);
+            } else {
+                state.gap = true;
+            }
+        }
+        mailbox.own.notify_one();
+    }
+
+    /// Hand-offs to the connections of `key` (every key: `None`) may have
+    /// been missed: their next take asks Redis.
+    fn mark_gaps(&self, key: Option<&str>) {
+        let mailboxes: Vec<Arc<Mailbox>> = {
+            let all = super::lock(&self.mailboxes);
+            match key {
+                Some(key) => all
+                    .get(key)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .cloned()
+                    .collect(),
+                None => all.values().flat_map(|m| m.values()).cloned().collect(),
+            }
+        };
+        for mailbox in mailboxes {
+            super::lock(&mailbox.state).gap = true;
+            mailbox.own.notify_one();
         }
     }
 
@@ -669,6 +832,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
             }
         }
         backoff = Duration::from_millis(100);
+        backend.mark_gaps(None);
         wakers.wake_all();
         loop {
             tokio::select! {
@@ -680,6 +844,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                             let subscribed = sink.subscribe(&channel).await;
                             // A send between the consumer's first take and
                             // this subscription was not heard: look again.
+                            backend.mark_gaps(Some(key));
                             wakers.wake_waiters(key);
                             subscribed
                         }
@@ -694,7 +859,10 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                 message = messages.next() => match message {
                     Some(message) => {
                         if let Some(key) = watched.get(message.get_channel_name()) {
-                            wakers.wake(key);
+                            match hand_off(message.get_payload_bytes()) {
+                                Some((connection, handed)) => backend.handed(key, connection, handed),
+                                None => wakers.wake(key),
+                            }
                         }
                     }
                     None => {
@@ -717,6 +885,43 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
             }
         }
     }
+}
+
+/// A hand-off heard on a key's channel: `h<connection, 16 hex><seq>:<message>`
+/// (`send.lua`); `None` for a plain wake-up (`w`).
+fn hand_off(payload: &[u8]) -> Option<(u64, Handed)> {
+    let rest = payload.strip_prefix(b"h")?;
+    let connection = u64::from_str_radix(std::str::from_utf8(rest.get(..16)?).ok()?, 16).ok()?;
+    let rest = &rest[16..];
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let seq = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let message = std::str::from_utf8(&rest[colon + 1..]).ok()?;
+    Some((
+        connection,
+        Handed {
+            seq,
+            message: message.into(),
+        },
+    ))
+}
+
+/// Up to `batch` of a mailbox's hand-offs, from its head.
+fn from_mailbox(mailbox: &mut VecDeque<Handed>, batch: Batch) -> Vec<Handed> {
+    let mut handed = Vec::new();
+    let mut bytes = 0;
+    while handed.len() < batch.max_messages.max(1) && (handed.is_empty() || bytes < batch.max_bytes)
+    {
+        let Some(next) = mailbox.pop_front() else {
+            break;
+        };
+        bytes += next.message.len();
+        let end = *next.message == *batch.end;
+        handed.push(next);
+        if end {
+            break;
+        }
+    }
+    handed
 }
 
 /// Keeps the channel -> key map of the subscription task.
@@ -752,6 +957,9 @@ struct QueueKeys {
     /// The channel a send publishes on, so only processes with a consumer
     /// of this key hear of it.
     wake: String,
+    /// Connections that found nothing to take, and how many messages a
+    /// send may hand each directly.
+    waiting: String,
     /// `pending:<lineage>` follows.
     base: String,
 }
@@ -778,6 +986,7 @@ impl QueueKeys {
             gone: format!("{base}gone"),
             bytes: format!("{base}bytes"),
             wake: format!("{base}wake"),
+            waiting: format!("{base}waiting"),
             base,
         }
     }
@@ -1024,6 +1233,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_message_handed_to_a_waiting_connection_is_pending_for_its_lineage() {
+        let backend = backend().await;
+        let key = unique("hand-off");
+        let opened = backend.open(&key, None, LIMITS).await.unwrap();
+        // Registered for hand-offs, but this process hears nothing of them
+        // (no subscription runs here): a lost wake-up.
+        let _held = backend.hold(&key, opened.lease, Default::default());
+        assert_eq!(
+            backend.take(&key, opened.lease, at(0), ONE).await.unwrap(),
+            Taken::Empty
+        );
+        let mut connection = backend.send_connection().await.unwrap();
+        let names = QueueKeys::new(&key);
+        let handed = backend
+            .send_once(
+                &mut connection,
+                &key,
+                &names,
+                &names.sent("h-1"),
+                "a",
+                LIMITS,
+            )
+            .await
+            .unwrap();
+        assert_eq!(handed, 3, "handed to the waiting connection");
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 0);
+        // Nobody else takes it.
+        let other = backend.open(&key, None, LIMITS).await.unwrap();
+        assert_eq!(
+            backend.take(&key, other.lease, at(0), ONE).await.unwrap(),
+            Taken::Empty
+        );
+        // Its own next take finds it, pending, though the wake-up was lost.
+        let not_replaying = Position {
+            after: 0,
+            replay: false,
+        };
+        let taken = backend
+            .take(&key, opened.lease, not_replaying, ONE)
+            .await
+            .unwrap();
+        assert_eq!(taken.first(), Some((1, "a".to_owned())));
+        // `[DONE]` ends the hand-offs: what follows waits in the queue.
+        for (n, m) in ["[DONE]", "b"].into_iter().enumerate() {
+            let sent = names.sent(&format!("h-{}", n + 2));
+            backend
+                .send_once(&mut connection, &key, &names, &sent, m, LIMITS)
+                .await
+                .unwrap();
+        }
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
     async fn a_send_retried_under_its_identity_is_queued_once() {
         let backend = backend().await;
         let key = unique("send-twice");
@@ -1110,7 +1373,7 @@ mod tests {
         let backend = backend().await;
         let key = unique("renew-all");
         let first = backend.open(&key, None, LIMITS).await.unwrap();
-        let _first = backend.hold(&key, first.lease);
+        let _first = backend.hold(&key, first.lease, Default::default());
         let waiter = backend.watch(&key);
         let woken = Arc::clone(&waiter.notify).notified_owned();
         tokio::pin!(woken);
@@ -1127,7 +1390,7 @@ mod tests {
             seq: 0,
         };
         let second = backend.open(&key, Some(resume), LIMITS).await.unwrap();
-        let _second = backend.hold(&key, second.lease);
+        let _second = backend.hold(&key, second.lease, Default::default());
         backend.renew_all(true).await;
         tokio::time::timeout(Duration::from_secs(5), woken)
             .await
@@ -1174,7 +1437,7 @@ mod tests {
         };
         assert_eq!(message, "c");
         // The live consumer's lease, renewed by the process with the others.
-        let _held = backend.hold(&key, next.lease);
+        let _held = backend.hold(&key, next.lease, Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         let mut after = seq;

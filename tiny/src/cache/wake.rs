@@ -76,6 +76,7 @@ impl Wakers {
         Waiter {
             key: key.to_owned(),
             notify: Arc::clone(&entry.notify),
+            own: Arc::new(Notify::new()),
             wakers: Arc::clone(self),
         }
     }
@@ -129,6 +130,10 @@ impl Wakers {
 pub(crate) struct Waiter {
     key: String,
     pub(crate) notify: Arc<Notify>,
+    /// This consumer's own wake-up: messages handed to its connection
+    /// alone (Redis hand-offs), so no other consumer of the key takes it.
+    /// A wake-up with nobody waiting is kept for its next wait.
+    pub(crate) own: Arc<Notify>,
     wakers: Arc<Wakers>,
 }
 

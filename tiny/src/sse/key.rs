@@ -86,7 +86,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     // In process a waiting connection takes (and so renews its lease) at
     // least as often as a lease must be renewed; on Redis its process
     // renews it, with every other, and it waits for wake-ups only.
-    let held = cache.hold(&key, opened.lease);
+    let held = cache.hold(&key, opened.lease, &waiter);
     let renewal = match held {
         Held::ByConsumer => Some(cache.lease_renewal()),
         #[cfg(feature = "redis")]
@@ -131,7 +131,7 @@ pub(crate) async fn send<T: serde::Serialize>(key: &str, data: &T) -> Result<()>
         return Err(Error::internal("send_key needs a non-empty key"));
     }
     let message = message_text(key, data)?;
-    super::message::check(message.len(), &format!("the message for `{key}`"))?;
+    super::message::check(message.len(), || format!("the message for `{key}`"))?;
     crate::cache().push(key, message).await
 }
 
@@ -182,12 +182,17 @@ impl Consumer {
         let mut pause = Duration::from_millis(10);
         loop {
             if self.wait {
+                let own = self.waiter.own.notified();
                 match self.every {
                     Some(every) => tokio::select! {
                         () = self.armed.as_mut() => {}
+                        () = own => {}
                         () = tokio::time::sleep(every) => {}
                     },
-                    None => self.armed.as_mut().await,
+                    None => tokio::select! {
+                        () = self.armed.as_mut() => {}
+                        () = own => {}
+                    },
                 }
             }
             self.armed
@@ -362,6 +367,12 @@ fn message_text<T: serde::Serialize>(key: &str, data: &T) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_knows_done_as_the_end() {
+        assert_eq!(DONE, crate::cache::END);
+        assert_eq!(BATCH.end, crate::cache::END);
+    }
 
     #[test]
     fn ids_round_trip() {
