@@ -59,6 +59,15 @@ const CHECK_BATCH: usize = 500;
 /// The check: the 1-based indexes of the KEYS (ready lists) that are not
 /// empty. Idle keys have no list at all (Redis deletes an empty one), so
 /// the common answer costs one `EXISTS`, however many keys.
+/// The check for hand-offs: the 1-based indexes of the KEYS (pending
+/// zsets) holding an entry above ARGV (the highest sequence heard of).
+const CHECK_HANDED: &str = "local found = {} \
+    for i, key in ipairs(KEYS) do \
+      if #redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[i], '+inf', 'LIMIT', 0, 1) > 0 then \
+        found[#found + 1] = i \
+      end \
+    end \
+    return found";
 const CHECK: &str = "if redis.call('EXISTS', unpack(KEYS)) == 0 then return {} end \
     local found = {} \
     for i, key in ipairs(KEYS) do \
@@ -132,11 +141,13 @@ type Mailboxes = std::sync::Mutex<HashMap<String, HashMap<u64, Arc<Mailbox>>>>;
 /// them. Each is pending for the lineage in Redis already: the mailbox only
 /// spares the consumer a take. Bounded by [`HAND_OFFS`] per park, so twice
 /// that at most.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Mailbox {
     state: std::sync::Mutex<MailboxState>,
     /// The consumer's own wake-up ([`Waiter::own`]).
     own: Arc<tokio::sync::Notify>,
+    /// The lineage's pending zset, for the periodic check.
+    pending: String,
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +161,10 @@ struct MailboxState {
     /// Hand-offs Redis may still make before the connection parks again,
     /// as far as this process knows.
     credit: u32,
+    /// The highest sequence this process knows of for the connection
+    /// (taken, or heard of): a pending entry above it was handed off
+    /// unheard.
+    heard: u64,
 }
 
 /// A live connection's lease, renewed by its process until dropped, and
@@ -204,6 +219,7 @@ impl RedisBackend {
                 take: redis::Script::new(TAKE),
                 renew_all: redis::Script::new(RENEW_ALL),
                 check: redis::Script::new(CHECK),
+                check_handed: redis::Script::new(CHECK_HANDED),
                 release: redis::Script::new(RELEASE),
             },
             sender: token::random(),
@@ -493,6 +509,7 @@ impl RedisBackend {
             .cloned();
         if let Some(mailbox) = &mailbox {
             let mut state = super::lock(&mailbox.state);
+            state.heard = state.heard.max(position.after);
             while state
                 .handed
                 .front()
@@ -636,6 +653,7 @@ impl RedisBackend {
         let mailbox = Arc::new(Mailbox {
             state: std::sync::Mutex::default(),
             own,
+            pending: QueueKeys::new(key).pending(lease.lineage.nonce),
         });
         super::lock(&self.mailboxes)
             .entry(key.to_owned())
@@ -662,6 +680,7 @@ impl RedisBackend {
         {
             let mut state = super::lock(&mailbox.state);
             state.credit = state.credit.saturating_sub(1);
+            state.heard = state.heard.max(handed.seq);
             if state.handed.len() < 2 * HAND_OFFS as usize {
                 state.handed.push_back(handed);
             } else {
@@ -689,6 +708,56 @@ impl RedisBackend {
         for mailbox in mailboxes {
             super::lock(&mailbox.state).gap = true;
             mailbox.own.notify_one();
+        }
+    }
+
+    /// `connection` of `key` was fenced (its lineage came back on another):
+    /// its next take asks Redis, is refused, and its stream ends.
+    fn fenced(&self, key: &str, connection: u64) {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&connection))
+            .cloned();
+        if let Some(mailbox) = mailbox {
+            super::lock(&mailbox.state).gap = true;
+            mailbox.own.notify_one();
+        }
+    }
+
+    /// The hand-off part of the [`CHECK_EVERY`] check: marks the mailboxes
+    /// whose lineage has a pending entry this process never heard of (a
+    /// wake-up lost with the subscription), so their consumer asks Redis.
+    async fn check_handed(&self) {
+        let mailboxes: Vec<Arc<Mailbox>> = super::lock(&self.mailboxes)
+            .values()
+            .flat_map(|of_key| of_key.values().cloned())
+            .collect();
+        if mailboxes.is_empty() {
+            return;
+        }
+        let Ok(mut connection) = self.connection().await else {
+            return;
+        };
+        for batch in mailboxes.chunks(CHECK_BATCH) {
+            let mut invocation = self.scripts.check_handed.prepare_invoke();
+            for mailbox in batch {
+                let heard = super::lock(&mailbox.state).heard;
+                invocation.key(&mailbox.pending).arg(heard);
+            }
+            match invocation.invoke_async::<Vec<usize>>(&mut connection).await {
+                Ok(found) => {
+                    for index in found {
+                        if let Some(mailbox) = index.checked_sub(1).and_then(|i| batch.get(i)) {
+                            super::lock(&mailbox.state).gap = true;
+                            mailbox.own.notify_one();
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the hand-off check failed; retried at the next round");
+                    return;
+                }
+            }
         }
     }
 
@@ -859,9 +928,13 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                 message = messages.next() => match message {
                     Some(message) => {
                         if let Some(key) = watched.get(message.get_channel_name()) {
-                            match hand_off(message.get_payload_bytes()) {
-                                Some((connection, handed)) => backend.handed(key, connection, handed),
-                                None => wakers.wake(key),
+                            let payload = message.get_payload_bytes();
+                            if let Some(connection) = fence(payload) {
+                                backend.fenced(key, connection);
+                            } else if let Some((connection, handed)) = hand_off(payload) {
+                                backend.handed(key, connection, handed);
+                            } else {
+                                wakers.wake(key);
                             }
                         }
                     }
@@ -874,6 +947,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                     let keys: Vec<String> = watched.values().cloned().collect();
                     if !keys.is_empty() {
                         backend.check(&keys).await;
+                        backend.check_handed().await;
                     }
                 }
                 _ = renew.tick() => {
@@ -903,6 +977,12 @@ fn hand_off(payload: &[u8]) -> Option<(u64, Handed)> {
             message: message.into(),
         },
     ))
+}
+
+/// A fence heard on a key's channel: `f<connection, 16 hex>` (`open.lua`).
+fn fence(payload: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(payload.strip_prefix(b"f")?).ok()?;
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Up to `batch` of a mailbox's hand-offs, from its head.
@@ -942,6 +1022,7 @@ struct Scripts {
     take: redis::Script,
     renew_all: redis::Script,
     check: redis::Script,
+    check_handed: redis::Script,
     release: redis::Script,
 }
 
