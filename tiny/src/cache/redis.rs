@@ -54,6 +54,9 @@ use crate::{Error, Result};
 /// consumer of holds messages nobody was woken for (a subscription that
 /// dropped, a wake-up published before its channel was subscribed).
 const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// Every how many of those checks the hand-offs are checked too
+/// ([`RedisBackend::check_handed`]): once a minute.
+const CHECK_HANDED_ROUNDS: u64 = 6;
 /// Keys per call of that check.
 const CHECK_BATCH: usize = 500;
 /// The check: the 1-based indexes of the KEYS (ready lists) that are not
@@ -866,6 +869,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
     let mut renew = tokio::time::interval(backend.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rounds: u64 = 0;
+    let mut checks: u64 = 0;
     'connect: loop {
         let connected =
             tokio::time::timeout(CONNECT_TIMEOUT, backend.client.get_async_pubsub()).await;
@@ -945,9 +949,15 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                 },
                 _ = check.tick() => {
                     let keys: Vec<String> = watched.values().cloned().collect();
+                    checks += 1;
                     if !keys.is_empty() {
                         backend.check(&keys).await;
-                        backend.check_handed().await;
+                        // A command per connection: once a minute only (a
+                        // lost subscription is noticed, and its gap marked,
+                        // at once; this is the safety net behind that).
+                        if checks % CHECK_HANDED_ROUNDS == 0 {
+                            backend.check_handed().await;
+                        }
                     }
                 }
                 _ = renew.tick() => {
