@@ -49,7 +49,7 @@ const SHARDS: usize = 16;
 
 pub(crate) struct MemoryBackend {
     values: moka::sync::Cache<String, Entry>,
-    shards: [Mutex<QueueMap>; SHARDS],
+    shards: Box<[Mutex<QueueMap>; SHARDS]>,
     hasher: RandomState,
     /// Bytes of the messages every history holds (ready and pending), all
     /// shards together: kept by [`QueueMap::update`] around each change.
@@ -165,7 +165,7 @@ impl MemoryBackend {
                 })
                 .expire_after(PerEntryTtl)
                 .build(),
-            shards: std::array::from_fn(|_| Mutex::default()),
+            shards: Box::new(std::array::from_fn(|_| Mutex::default())),
             hasher: RandomState::new(),
             held_bytes: AtomicUsize::new(0),
             wakers: Arc::default(),

@@ -430,7 +430,8 @@ impl Cache {
         match &self.inner.state {
             #[cfg(feature = "redis")]
             State::Ready(Backend::Redis(redis)) => {
-                Held::ByProcess(redis.hold(key, lease, Arc::clone(&waiter.own)))
+                let own = waiter.own.clone().unwrap_or_default();
+                Held::ByProcess(redis.hold(key, lease, own))
             }
             _ => {
                 let _ = (key, lease, waiter);

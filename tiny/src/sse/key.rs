@@ -104,6 +104,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         waiter,
         armed,
         every,
+        recheck: every.map(|every| Box::pin(tokio::time::sleep(every))),
         lease: opened.lease,
         ids,
         position: Position {
@@ -153,6 +154,9 @@ struct Consumer {
     armed: Pin<Box<OwnedNotified>>,
     /// The fallback re-check period; `None`: wake-ups only.
     every: Option<Duration>,
+    /// Its timer: one for the stream's life, re-armed only when it fires,
+    /// so a wake-up costs no timer of its own.
+    recheck: Option<Pin<Box<tokio::time::Sleep>>>,
     lease: Lease,
     ids: Ids,
     /// The last sequence this connection wrote (or the cursor's), and
@@ -182,17 +186,25 @@ impl Consumer {
         let mut pause = Duration::from_millis(10);
         loop {
             if self.wait {
-                let own = self.waiter.own.notified();
-                match self.every {
-                    Some(every) => tokio::select! {
-                        () = self.armed.as_mut() => {}
-                        () = own => {}
-                        () = tokio::time::sleep(every) => {}
-                    },
-                    None => tokio::select! {
-                        () = self.armed.as_mut() => {}
-                        () = own => {}
-                    },
+                let own = async {
+                    match &self.waiter.own {
+                        Some(own) => own.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let recheck = async {
+                    match (&mut self.recheck, self.every) {
+                        (Some(sleep), Some(every)) => {
+                            sleep.as_mut().await;
+                            sleep.as_mut().reset(tokio::time::Instant::now() + every);
+                        }
+                        _ => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = self.armed.as_mut() => {}
+                    () = own => {}
+                    () = recheck => {}
                 }
             }
             self.armed
