@@ -162,7 +162,8 @@ struct MailboxState {
     /// every one of them pending, in order.
     gap: bool,
     /// Hand-offs Redis may still make before the connection parks again,
-    /// as far as this process knows.
+    /// as far as this process knows; 0 also while a take from Redis has
+    /// not said that nothing more is pending (the mailbox is not used then).
     credit: u32,
     /// The highest sequence this process knows of for the connection
     /// (taken, or heard of): a pending entry above it was handed off
@@ -530,8 +531,12 @@ impl RedisBackend {
             }
             // Redis has every hand-off pending for the lineage: the take
             // below returns them in order, then parks the connection again.
+            // Until a take says nothing more is pending (and parks), the
+            // mailbox is not used: an entry of it may lie beyond pending
+            // ones never heard of (a batch that was full, a lost answer).
             state.handed.clear();
             state.gap = false;
+            state.credit = 0;
         }
         let mut connection = self.connection().await?;
         let names = QueueKeys::new(key);
@@ -714,6 +719,16 @@ impl RedisBackend {
         }
     }
 
+    /// [`RedisBackend::mark_gaps`] for `key`'s connections without waking
+    /// them: a plain wake-up wakes one consumer, as in process.
+    fn mark_gaps_quietly(&self, key: &str) {
+        if let Some(of_key) = super::lock(&self.mailboxes).get(key) {
+            for mailbox in of_key.values() {
+                super::lock(&mailbox.state).gap = true;
+            }
+        }
+    }
+
     /// `connection` of `key` was fenced (its lineage came back on another):
     /// its next take asks Redis, is refused, and its stream ends.
     fn fenced(&self, key: &str, connection: u64) {
@@ -811,6 +826,7 @@ impl RedisBackend {
                     for ((key, _), result) in batch.iter().zip(results) {
                         if result < 0 {
                             // Its next take is refused and the stream ends.
+                            self.mark_gaps(Some(key));
                             self.wakers.wake_waiters(key);
                         }
                     }
@@ -839,12 +855,14 @@ impl RedisBackend {
                 Ok(found) => {
                     for index in found {
                         if let Some(key) = index.checked_sub(1).and_then(|i| batch.get(i)) {
+                            self.mark_gaps(Some(key));
                             self.wakers.wake_waiters(key);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::debug!(%error, "the key-queue check failed; consumers re-check on their own");
+                    self.mark_gaps(None);
                     self.wakers.wake_all();
                     return;
                 }
@@ -938,6 +956,10 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                             } else if let Some((connection, handed)) = hand_off(payload) {
                                 backend.handed(key, connection, handed);
                             } else {
+                                // Messages wait in the ready list: whichever
+                                // consumer is woken must ask Redis, whatever
+                                // its mailbox holds.
+                                backend.mark_gaps_quietly(key);
                                 wakers.wake(key);
                             }
                         }
