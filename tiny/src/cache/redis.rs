@@ -8,31 +8,52 @@
 //!   sits in one slot: `meta` (epoch, tag secret, hand-out sequence),
 //!   `ready` (list), `lineages` (hash: current connection), `seen` and
 //!   `gone` (sorted sets), one `pending:<lineage>` sorted set per lineage,
-//!   and one `sent:<identity>` string per recent send. Everything lives a
-//!   queue TTL after its last use; identities for [`IDENTITY_HORIZON`].
-//! - The frequent scripts do the least: a send is 4 commands (identity,
-//!   push, expiry, wake-up), a take 4 (fence check, pop, number, record
-//!   pending); the lease renewal, aging, the bound and the reclaim of stale
-//!   lineages are a script of their own (`renew_all.lua`) that each process
-//!   runs for every live connection it serves at once, four times per
-//!   retention window: an idle stream sends no command of its own. (`LPOP`
-//!   with a count: Redis 6.2 or later.)
+//!   `waiting` (sorted set: connections that found nothing to take), and
+//!   one `sent:<identity>` string per recent send. Everything lives a queue
+//!   TTL after its last use; identities for [`IDENTITY_HORIZON`].
+//! - The frequent scripts do the least. A take hands out up to a batch at
+//!   once (fence check, pop, number, record pending: one command each,
+//!   however many messages) and, when nothing more is there, *parks* the
+//!   connection in `waiting` for [`HAND_OFFS`] messages. A send to a key
+//!   with a parked connection and nothing older ready hands the message to
+//!   it directly, as a take would (numbered, recorded pending for its
+//!   lineage), and its wake-up carries the message: the consumer writes it
+//!   without a take of its own, and takes again only once half its
+//!   hand-offs are used. Otherwise a send queues the message (identity,
+//!   push, byte count, expiry, wake-up). The lease renewal, aging, the
+//!   bound and the reclaim of stale lineages are a script of their own
+//!   (`renew_all.lua`) that each process runs for every live connection it
+//!   serves at once, four times per retention window: an idle stream sends
+//!   no command of its own. (`LPOP` with a count: Redis 6.2 or later.)
 //! - Why not Streams with a consumer group: a consumer group cannot fence an
 //!   older connection of a consumer, and `XAUTOCLAIM` cannot tell a live
 //!   consumer from a dead one (only idle time); both are the point here.
-//! - A take whose answer is lost costs nothing: the entry is pending for the
-//!   lineage and the next take returns it. A send whose answer is lost is
-//!   retried with the same identity; the script answers an identity it has
-//!   seen with the first result, so `Ok` means queued once.
+//! - A take whose answer is lost costs nothing: the entries are pending for
+//!   the lineage and the next take returns them. A hand-off whose wake-up
+//!   is lost costs nothing either: it is pending too, and the consumer asks
+//!   Redis (which returns pending entries first, in order) whenever it may
+//!   have missed one: the subscription came back, a plain wake-up, its
+//!   mailbox full, and once a minute a check finds pending entries above
+//!   what the process heard of. A send whose answer is lost is retried with
+//!   the same identity; the script answers an identity it has seen with the
+//!   first result, so `Ok` means queued (or handed) once.
 //! - Consumers never block a connection (`BLPOP` would hold one per waiting
-//!   consumer): every command shares one multiplexed connection, and one
-//!   pub/sub connection per process wakes the local consumers of a key. A
-//!   send publishes on its key's own channel, `tiny:{<key>}:wake`, which a
-//!   process subscribes to only while it has a consumer of that key: a
-//!   process without one hears nothing of it. A waiting consumer sends
-//!   Redis nothing (its lease renewal aside); instead of a poll per stream,
-//!   the process checks every key it has consumers of in one script call
-//!   every [`CHECK_EVERY`], for wake-ups lost with the subscription.
+//!   consumer): every consumer command shares one multiplexed connection,
+//!   sends another (so a send never waits behind the takes of the
+//!   process), and one pub/sub connection per process wakes the local
+//!   consumers of a key. A send publishes on its key's own channel,
+//!   `tiny:{<key>}:wake`, which a process subscribes to only while it has a
+//!   consumer of that key: a process without one hears nothing of it. A
+//!   waiting consumer sends Redis nothing (its lease renewal aside);
+//!   instead of a poll per stream, the process checks every key it has
+//!   consumers of in one script call every [`CHECK_EVERY`], for wake-ups
+//!   lost with the subscription.
+//! - A connection that stopped (a stalled client, a dead process) holds at
+//!   most [`HAND_OFFS`] messages beyond what it wrote; they are replayed
+//!   to its lineage when it returns, or reclaimed after the retention
+//!   window. Nothing sent after `[DONE]` is handed to the connection that
+//!   took it, and a lineage's return tells its older connection's process
+//!   (a fence on the channel), so that stream ends at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};

@@ -11,10 +11,12 @@
 //! lineage was handed after it, and goes on with new messages. A cursor
 //! that cannot be honoured opens the stream with `event: resync` instead.
 //!
-//! A consumer takes; when there is nothing, it waits for a wake-up (each
-//! `send_key` wakes one waiting consumer of its key) or, as a fallback, its
-//! poll period (in process; on Redis one batched check per process stands
-//! in for it, so an idle stream sends Redis nothing of its own).
+//! A consumer takes (every message there, up to a batch, written as one
+//! frame buffer); when there is nothing, it waits for a wake-up (each
+//! `send_key` wakes one waiting consumer of its key, or on Redis hands the
+//! message to one waiting connection and wakes that one) or, as a fallback,
+//! its poll period (in process; on Redis one batched check per process
+//! stands in for it, so an idle stream sends Redis nothing of its own).
 //! The registration for the wake-up is armed *before* each take, so a
 //! message sent between a take that found nothing and the wait still wakes
 //! it, and dropped once a take found a message, so a consumer busy writing
