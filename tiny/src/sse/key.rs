@@ -106,7 +106,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         waiter,
         armed,
         every,
-        recheck: every.map(|every| Box::pin(tokio::time::sleep(every))),
+        recheck: every.map(|every| Box::pin(tokio::time::sleep(first_recheck(every)))),
         lease: opened.lease,
         ids,
         position: Position {
@@ -126,6 +126,14 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         }),
     );
     Ok(EventStream::new(Box::pin(frames)))
+}
+
+/// When a stream first re-checks its queue: at a random point of its first
+/// period, so the streams opened together (a page of tabs, a benchmark)
+/// do not all re-check in the same instant every period after.
+fn first_recheck(every: Duration) -> Duration {
+    let nanos = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(crate::cache::token::random() % nanos)
 }
 
 /// Appends `data` to `key`'s queue: the work of [`Sse::send_key`](super::Sse::send_key).
