@@ -3,12 +3,14 @@
 //! an `.await`: every queue operation is one short critical section.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher as _, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::queue::{KeyQueue, Lease, Opened, Position, Resume, Taken};
+use super::queue::{Batch, KeyQueue, Lease, Opened, Position, Resume, Taken};
 use super::wake::{Waiter, Wakers};
 use super::{QueueLimits, lock, token};
 use crate::Result;
@@ -38,12 +40,20 @@ impl Expiry<String, Entry> for PerEntryTtl {
     }
 }
 
-/// How many queue operations between sweeps of expired histories.
+/// How many queue operations (of one shard) between sweeps of its expired
+/// histories.
 const SWEEP_EVERY: u64 = 1024;
+/// Key histories are spread over this many maps, each behind its own lock,
+/// so a producer and the consumers of other keys rarely wait for each other.
+const SHARDS: usize = 16;
 
 pub(crate) struct MemoryBackend {
     values: moka::sync::Cache<String, Entry>,
-    queues: Mutex<QueueMap>,
+    shards: Box<[Mutex<QueueMap>; SHARDS]>,
+    hasher: RandomState,
+    /// Bytes of the messages every history holds (ready and pending), all
+    /// shards together: kept by [`QueueMap::update`] around each change.
+    held_bytes: AtomicUsize,
     wakers: Arc<Wakers>,
     /// Bytes of values and queued messages together: values are evicted
     /// past it (moka weighs them), sends are refused.
@@ -54,9 +64,15 @@ pub(crate) struct MemoryBackend {
 struct QueueMap {
     queues: HashMap<String, KeyQueue>,
     operations: u64,
-    /// Bytes of the messages every history holds (ready and pending):
-    /// kept by [`QueueMap::update`] around each change.
-    held_bytes: usize,
+}
+
+/// Applies the change of a history's held bytes to the total.
+fn account(held: &AtomicUsize, before: usize, after: usize) {
+    if after >= before {
+        held.fetch_add(after - before, Ordering::Relaxed);
+    } else {
+        held.fetch_sub(before - after, Ordering::Relaxed);
+    }
 }
 
 impl QueueMap {
@@ -67,23 +83,24 @@ impl QueueMap {
         key: &str,
         now: Instant,
         limits: QueueLimits,
+        held: &AtomicUsize,
         change: impl FnOnce(&mut KeyQueue) -> R,
     ) -> R {
-        self.sweep(now);
+        self.sweep(now, held);
         let (queue, replaced) = Self::history(&mut self.queues, key, now, limits);
-        self.held_bytes -= replaced;
-        Self::tracked(queue, change, &mut self.held_bytes)
+        account(held, replaced, 0);
+        Self::tracked(queue, change, held)
     }
 
     /// Runs `change` on `queue`, keeping the byte total in `held`.
     fn tracked<R>(
         queue: &mut KeyQueue,
         change: impl FnOnce(&mut KeyQueue) -> R,
-        held: &mut usize,
+        held: &AtomicUsize,
     ) -> R {
         let before = queue.held_bytes();
         let result = change(queue);
-        *held = *held + queue.held_bytes() - before;
+        account(held, before, queue.held_bytes());
         result
     }
 
@@ -92,14 +109,15 @@ impl QueueMap {
         &mut self,
         key: &str,
         now: Instant,
+        held: &AtomicUsize,
         change: impl FnOnce(&mut KeyQueue) -> R,
     ) -> Option<R> {
         let queue = self.queues.get_mut(key).filter(|q| !q.expired(now))?;
-        Some(Self::tracked(queue, change, &mut self.held_bytes))
+        Some(Self::tracked(queue, change, held))
     }
 
     /// Every [`SWEEP_EVERY`] operations, drops the expired histories.
-    fn sweep(&mut self, now: Instant) {
+    fn sweep(&mut self, now: Instant, held: &AtomicUsize) {
         self.operations += 1;
         if self.operations % SWEEP_EVERY != 0 {
             return;
@@ -112,7 +130,7 @@ impl QueueMap {
             }
             keep
         });
-        self.held_bytes -= freed;
+        account(held, freed, 0);
     }
 
     /// `key`'s history, a new one when it has none or it expired, and the
@@ -147,10 +165,18 @@ impl MemoryBackend {
                 })
                 .expire_after(PerEntryTtl)
                 .build(),
-            queues: Mutex::default(),
+            shards: Box::new(std::array::from_fn(|_| Mutex::default())),
+            hasher: RandomState::new(),
+            held_bytes: AtomicUsize::new(0),
             wakers: Arc::default(),
             max_bytes,
         }
+    }
+
+    /// The shard that holds `key`'s history.
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, QueueMap> {
+        let at = self.hasher.hash_one(key) as usize % SHARDS;
+        lock(&self.shards[at])
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<String> {
@@ -192,17 +218,22 @@ impl MemoryBackend {
     pub(crate) fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
         let now = Instant::now();
         let values = usize::try_from(self.values.weighted_size()).unwrap_or(usize::MAX);
-        let mut map = lock(&self.queues);
-        if map
-            .held_bytes
-            .saturating_add(values)
-            .saturating_add(message.len())
-            > self.max_bytes
-        {
+        let len = message.len();
+        // Reserved before the push and released after it (which counts the
+        // message itself when queued), so concurrent sends on other shards
+        // never pass the total together.
+        let reserved = self.held_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if reserved.saturating_add(values) > self.max_bytes {
+            self.held_bytes.fetch_sub(len, Ordering::Relaxed);
             return Err(super::memory_full(self.max_bytes));
         }
-        let pushed = map.update(key, now, limits, |queue| queue.push(message, now, limits));
-        drop(map);
+        let message: Arc<str> = message.into();
+        let pushed = self
+            .shard(key)
+            .update(key, now, limits, &self.held_bytes, |queue| {
+                queue.push(message, now, limits)
+            });
+        self.held_bytes.fetch_sub(len, Ordering::Relaxed);
         match pushed {
             Ok(()) => {
                 self.wakers.wake(key);
@@ -215,9 +246,10 @@ impl MemoryBackend {
     pub(crate) fn open(&self, key: &str, resume: Option<Resume>, limits: QueueLimits) -> Opened {
         let now = Instant::now();
         let (nonce, connection) = (token::random(), token::random());
-        lock(&self.queues).update(key, now, limits, |queue| {
-            queue.open(resume, nonce, connection, now, limits)
-        })
+        self.shard(key)
+            .update(key, now, limits, &self.held_bytes, |queue| {
+                queue.open(resume, nonce, connection, now, limits)
+            })
     }
 
     pub(crate) fn take(
@@ -225,32 +257,38 @@ impl MemoryBackend {
         key: &str,
         lease: Lease,
         position: Position,
+        batch: Batch,
         limits: QueueLimits,
     ) -> Taken {
         let now = Instant::now();
-        lock(&self.queues)
-            .update_existing(key, now, |queue| queue.take(lease, position, now, limits))
+        self.shard(key)
+            .update_existing(key, now, &self.held_bytes, |queue| {
+                queue.take(lease, position, batch, now, limits)
+            })
             // The history expired under the stream: its lineage is gone.
             .unwrap_or(Taken::Refused)
     }
 
     pub(crate) fn renew(&self, key: &str, lease: Lease, limits: QueueLimits) -> bool {
         let now = Instant::now();
-        lock(&self.queues)
-            .update_existing(key, now, |queue| queue.renew(lease, now, limits))
+        self.shard(key)
+            .update_existing(key, now, &self.held_bytes, |queue| {
+                queue.renew(lease, now, limits)
+            })
             .unwrap_or(false)
     }
 
     pub(crate) fn release(&self, key: &str, lease: Lease, done: bool, limits: QueueLimits) {
         let now = Instant::now();
-        lock(&self.queues).update_existing(key, now, |queue| {
-            queue.release(lease, done, now, limits);
-        });
+        self.shard(key)
+            .update_existing(key, now, &self.held_bytes, |queue| {
+                queue.release(lease, done, now, limits);
+            });
     }
 
     pub(crate) fn queue_len(&self, key: &str) -> usize {
         let now = Instant::now();
-        lock(&self.queues)
+        self.shard(key)
             .queues
             .get(key)
             .filter(|queue| !queue.expired(now))

@@ -37,7 +37,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
-pub(crate) use queue::{Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
+#[cfg(test)]
+pub(crate) use queue::END;
+pub(crate) use queue::{
+    Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken,
+};
 pub(crate) use wake::Waiter;
 
 /// Largest number of messages a key's queue holds unless configured.
@@ -362,13 +366,19 @@ impl Cache {
         }
     }
 
-    /// The next message for `lease`'s connection at `position`.
-    pub(crate) async fn take(&self, key: &str, lease: Lease, position: Position) -> Result<Taken> {
+    /// The next messages for `lease`'s connection at `position`, up to `batch`.
+    pub(crate) async fn take(
+        &self,
+        key: &str,
+        lease: Lease,
+        position: Position,
+        batch: Batch,
+    ) -> Result<Taken> {
         let limits = self.inner.limits;
         match self.backend()? {
-            Backend::Memory(memory) => Ok(memory.take(key, lease, position, limits)),
+            Backend::Memory(memory) => Ok(memory.take(key, lease, position, batch, limits)),
             #[cfg(feature = "redis")]
-            Backend::Redis(redis) => redis.take(key, lease, position).await,
+            Backend::Redis(redis) => redis.take(key, lease, position, batch).await,
         }
     }
 
@@ -701,8 +711,11 @@ mod tests {
             after,
             replay: true,
         };
-        while let Taken::Message { seq, message, .. } =
-            cache.take(key, opened.lease, at(after)).await.unwrap()
+        while let Some((seq, message)) = cache
+            .take(key, opened.lease, at(after), queue::ONE)
+            .await
+            .unwrap()
+            .first()
         {
             got.push(message);
             after = seq;
@@ -768,7 +781,12 @@ mod tests {
             after: 0,
             replay: true,
         };
-        let Taken::Message { seq, .. } = cache.take("a", opened.lease, at).await.unwrap() else {
+        let Some((seq, _)) = cache
+            .take("a", opened.lease, at, queue::ONE)
+            .await
+            .unwrap()
+            .first()
+        else {
             panic!("a message");
         };
         assert!(cache.push("d", "x".repeat(30)).await.is_err());

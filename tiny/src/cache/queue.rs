@@ -44,6 +44,7 @@
 //! numbers and "confirm up to n" never confirms a message handed out later.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{QueueLimits, token};
@@ -115,15 +116,42 @@ pub(crate) struct Position {
     pub(crate) replay: bool,
 }
 
+/// The message that ends a stream (`tiny::sse::DONE`): nothing sent after
+/// it is handed to the connection that takes it (it will write no more).
+#[cfg(test)]
+pub(crate) const END: &str = "[DONE]";
+
+/// How much one take may hand out: a consumer that wakes to several
+/// messages writes them in one go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Batch {
+    /// At least 1.
+    pub(crate) max_messages: usize,
+    /// Bytes of messages past which no further one is added (the first is
+    /// always taken).
+    pub(crate) max_bytes: usize,
+    /// The message that ends a stream (`[DONE]`): a take stops after it, so
+    /// nothing sent after it is handed to a connection that will not write it.
+    pub(crate) end: &'static str,
+}
+
+/// One message handed to a connection: its hand-out number and text, the
+/// text shared with the queue's pending entry (no copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Handed {
+    pub(crate) seq: u64,
+    pub(crate) message: Arc<str>,
+}
+
 /// What a take returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Taken {
-    Message {
-        seq: u64,
-        message: String,
+    Messages {
+        /// In increasing `seq` order; never empty.
+        handed: Vec<Handed>,
         /// Another take would find a message at once.
         more: bool,
-        /// It was pending already (a replay): keep `replay` on.
+        /// They were pending already (a replay): keep `replay` on.
         replayed: bool,
     },
     Empty,
@@ -152,7 +180,7 @@ pub(crate) enum Refused {
 struct Pending {
     seq: u64,
     handed_at: Instant,
-    message: String,
+    message: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -193,7 +221,7 @@ pub(crate) struct KeyQueue {
     seq: u64,
     /// Bounded by `max_len` and `max_bytes` on push (reclaimed entries may
     /// exceed them).
-    ready: VecDeque<String>,
+    ready: VecDeque<Arc<str>>,
     /// Bytes of the messages in `ready`.
     ready_bytes: usize,
     /// Bytes of every message this history holds: ready and pending.
@@ -248,7 +276,7 @@ impl KeyQueue {
     /// or `max_bytes` would be passed.
     pub(crate) fn push(
         &mut self,
-        message: String,
+        message: Arc<str>,
         now: Instant,
         limits: QueueLimits,
     ) -> Result<(), Refused> {
@@ -320,12 +348,15 @@ impl KeyQueue {
         }
     }
 
-    /// The next message for `lease`'s connection at `position`. (In
-    /// process looking for pending entries is cheap: it always looks.)
+    /// The next messages for `lease`'s connection at `position`, up to
+    /// `batch`: its lineage's pending entries after the position, else the
+    /// head of the ready FIFO. (In process looking for pending entries is
+    /// cheap: it always looks.)
     pub(crate) fn take(
         &mut self,
         lease: Lease,
         position: Position,
+        batch: Batch,
         now: Instant,
         limits: QueueLimits,
     ) -> Taken {
@@ -336,35 +367,64 @@ impl KeyQueue {
         if state.connection != Some(lease.connection) {
             return Taken::Refused;
         }
+        let mut handed = Vec::new();
+        let mut bytes = 0;
+        let full = |handed: &Vec<Handed>, bytes: usize| {
+            handed.len() >= batch.max_messages.max(1) || bytes >= batch.max_bytes
+        };
         let at = state.pending.partition_point(|p| p.seq <= after);
-        if let Some(entry) = state.pending.get(at) {
-            let more = at + 1 < state.pending.len() || !self.ready.is_empty();
-            let taken = Taken::Message {
-                seq: entry.seq,
-                message: entry.message.clone(),
+        if at < state.pending.len() {
+            let mut next = at;
+            while let Some(entry) = state.pending.get(next) {
+                if !handed.is_empty() && full(&handed, bytes) {
+                    break;
+                }
+                next += 1;
+                bytes += entry.message.len();
+                handed.push(Handed {
+                    seq: entry.seq,
+                    message: Arc::clone(&entry.message),
+                });
+                if *entry.message == *batch.end {
+                    break;
+                }
+            }
+            let more = next < state.pending.len() || !self.ready.is_empty();
+            self.keep(now, limits);
+            return Taken::Messages {
+                handed,
                 more,
                 replayed: true,
             };
-            self.keep(now, limits);
-            return taken;
         }
-        let Some(message) = self.ready.pop_front() else {
+        while handed.is_empty() || !full(&handed, bytes) {
+            let Some(message) = self.ready.pop_front() else {
+                break;
+            };
+            self.ready_bytes -= message.len();
+            bytes += message.len();
+            self.seq += 1;
+            let end = *message == *batch.end;
+            state.pending.push_back(Pending {
+                seq: self.seq,
+                handed_at: now,
+                message: Arc::clone(&message),
+            });
+            handed.push(Handed {
+                seq: self.seq,
+                message,
+            });
+            if end {
+                break;
+            }
+        }
+        if handed.is_empty() {
             return Taken::Empty;
-        };
-        self.ready_bytes -= message.len();
-        self.seq += 1;
-        let seq = self.seq;
-        let more = !self.ready.is_empty();
-        state.pending.push_back(Pending {
-            seq,
-            handed_at: now,
-            message: message.clone(),
-        });
+        }
         self.keep(now, limits);
-        Taken::Message {
-            seq,
-            message,
-            more,
+        Taken::Messages {
+            handed,
+            more: !self.ready.is_empty(),
             replayed: false,
         }
     }
@@ -476,6 +536,28 @@ impl KeyQueue {
 }
 
 #[cfg(test)]
+impl Taken {
+    /// The first message handed, for tests.
+    pub(crate) fn first(self) -> Option<(u64, String)> {
+        match self {
+            Taken::Messages { handed, .. } => handed
+                .into_iter()
+                .next()
+                .map(|h| (h.seq, h.message.to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// One message per take, for tests.
+#[cfg(test)]
+pub(crate) const ONE: Batch = Batch {
+    max_messages: 1,
+    max_bytes: usize::MAX,
+    end: "[DONE]",
+};
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -500,7 +582,7 @@ mod tests {
     fn queue_with(messages: &[&str], now: Instant) -> KeyQueue {
         let mut queue = KeyQueue::new(now, LIMITS);
         for m in messages {
-            assert_eq!(queue.push((*m).to_owned(), now, LIMITS), Ok(()));
+            assert_eq!(queue.push((*m).into(), now, LIMITS), Ok(()));
         }
         queue
     }
@@ -513,10 +595,10 @@ mod tests {
     }
 
     fn message(taken: Taken) -> (u64, String) {
-        match taken {
-            Taken::Message { seq, message, .. } => (seq, message),
-            other => panic!("expected a message, got {other:?}"),
-        }
+        let shown = format!("{taken:?}");
+        taken
+            .first()
+            .unwrap_or_else(|| panic!("expected a message, got {shown}"))
     }
 
     fn cursor(opened: &Opened, seq: u64) -> Resume {
@@ -543,7 +625,7 @@ mod tests {
         );
         assert_eq!(queue.held_bytes(), 6);
         let opened = queue.open(None, 1, 10, clock.now(), limits);
-        let (seq, _) = message(queue.take(opened.lease, at(0), clock.now(), limits));
+        let (seq, _) = message(queue.take(opened.lease, at(0), ONE, clock.now(), limits));
         // Taken: room in the FIFO, but still held while pending.
         assert_eq!(queue.push("g".into(), clock.now(), limits), Ok(()));
         assert_eq!(queue.held_bytes(), 7);
@@ -553,18 +635,47 @@ mod tests {
     }
 
     #[test]
+    fn a_take_hands_out_a_batch_and_stops_after_done() {
+        let clock = Clock(Instant::now());
+        let mut queue = queue_with(&["a", "b", "[DONE]", "c"], clock.now());
+        let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
+        let batch = Batch {
+            max_messages: 10,
+            ..ONE
+        };
+        let Taken::Messages { handed, more, .. } =
+            queue.take(opened.lease, at(0), batch, clock.now(), LIMITS)
+        else {
+            panic!("messages");
+        };
+        let texts: Vec<&str> = handed.iter().map(|h| &*h.message).collect();
+        assert_eq!(texts, ["a", "b", "[DONE]"]);
+        assert!(more, "`c` waits for the next consumer");
+        assert_eq!(queue.ready_len(), 1);
+        // A lost answer: the same batch again, from the pending entries.
+        let again = queue.take(opened.lease, at(0), batch, clock.now(), LIMITS);
+        let Taken::Messages {
+            handed: replayed, ..
+        } = again
+        else {
+            panic!("messages");
+        };
+        assert_eq!(replayed, handed);
+    }
+
+    #[test]
     fn a_lost_answer_is_taken_again() {
         let clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "b"], clock.now());
         let opened = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let first = message(queue.take(opened.lease, at(0), clock.now(), LIMITS));
+        let first = message(queue.take(opened.lease, at(0), ONE, clock.now(), LIMITS));
         // The answer never arrived: the same take returns the same entry.
         assert_eq!(
-            message(queue.take(opened.lease, at(0), clock.now(), LIMITS)),
+            message(queue.take(opened.lease, at(0), ONE, clock.now(), LIMITS)),
             first
         );
         assert_eq!(
-            message(queue.take(opened.lease, at(first.0), clock.now(), LIMITS)).1,
+            message(queue.take(opened.lease, at(first.0), ONE, clock.now(), LIMITS)).1,
             "b"
         );
     }
@@ -576,7 +687,7 @@ mod tests {
         let first = queue.open(None, 1, 10, clock.now(), LIMITS);
         let mut after = 0;
         for _ in 0..3 {
-            after = message(queue.take(first.lease, at(after), clock.now(), LIMITS)).0;
+            after = message(queue.take(first.lease, at(after), ONE, clock.now(), LIMITS)).0;
         }
         // The browser read "a" only, then the connection died.
         let back = queue.open(Some(cursor(&first, 1)), 2, 11, clock.now(), LIMITS);
@@ -585,8 +696,9 @@ mod tests {
         assert_eq!(back.after, 1);
         let mut got = Vec::new();
         let mut after = back.after;
-        while let Taken::Message { seq, message, .. } =
-            queue.take(back.lease, at(after), clock.now(), LIMITS)
+        while let Some((seq, message)) = queue
+            .take(back.lease, at(after), ONE, clock.now(), LIMITS)
+            .first()
         {
             got.push(message);
             after = seq;
@@ -599,16 +711,16 @@ mod tests {
         let clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "b"], clock.now());
         let old = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let (seq, _) = message(queue.take(old.lease, at(0), clock.now(), LIMITS));
+        let (seq, _) = message(queue.take(old.lease, at(0), ONE, clock.now(), LIMITS));
         let new = queue.open(Some(cursor(&old, seq)), 2, 11, clock.now(), LIMITS);
         assert_eq!(
-            queue.take(old.lease, at(seq), clock.now(), LIMITS),
+            queue.take(old.lease, at(seq), ONE, clock.now(), LIMITS),
             Taken::Refused
         );
         // Its release does not end the new connection either.
         queue.release(old.lease, false, clock.now(), LIMITS);
         assert_eq!(
-            message(queue.take(new.lease, at(seq), clock.now(), LIMITS)).1,
+            message(queue.take(new.lease, at(seq), ONE, clock.now(), LIMITS)).1,
             "b"
         );
     }
@@ -650,19 +762,20 @@ mod tests {
         let gone = queue.open(None, 1, 10, clock.now(), LIMITS);
         let mut after = 0;
         for _ in 0..2 {
-            after = message(queue.take(gone.lease, at(after), clock.now(), LIMITS)).0;
+            after = message(queue.take(gone.lease, at(after), ONE, clock.now(), LIMITS)).0;
         }
         queue.release(gone.lease, false, clock.now(), LIMITS);
         let next = queue.open(None, 2, 11, clock.now(), LIMITS);
-        let (seq, first) = message(queue.take(next.lease, at(0), clock.now(), LIMITS));
+        let (seq, first) = message(queue.take(next.lease, at(0), ONE, clock.now(), LIMITS));
         assert_eq!(first, "c", "within the window the pending entries wait");
         assert!(queue.renew(next.lease, clock.now(), LIMITS));
         clock.pass(LIMITS.retention);
         assert!(queue.renew(next.lease, clock.now(), LIMITS));
         let mut got = Vec::new();
         let mut after = seq;
-        while let Taken::Message { seq, message, .. } =
-            queue.take(next.lease, at(after), clock.now(), LIMITS)
+        while let Some((seq, message)) = queue
+            .take(next.lease, at(after), ONE, clock.now(), LIMITS)
+            .first()
         {
             got.push(message);
             after = seq;
@@ -677,13 +790,13 @@ mod tests {
         let mut clock = Clock(Instant::now());
         let mut queue = queue_with(&["a", "[DONE]"], clock.now());
         let first = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let a = message(queue.take(first.lease, at(0), clock.now(), LIMITS)).0;
-        message(queue.take(first.lease, at(a), clock.now(), LIMITS));
+        let a = message(queue.take(first.lease, at(0), ONE, clock.now(), LIMITS)).0;
+        message(queue.take(first.lease, at(a), ONE, clock.now(), LIMITS));
         queue.release(first.lease, true, clock.now(), LIMITS);
         // Back within the window: its replay still has `[DONE]`.
         let back = queue.open(Some(cursor(&first, a)), 2, 11, clock.now(), LIMITS);
         assert_eq!(
-            message(queue.take(back.lease, at(a), clock.now(), LIMITS)).1,
+            message(queue.take(back.lease, at(a), ONE, clock.now(), LIMITS)).1,
             "[DONE]"
         );
         queue.release(back.lease, true, clock.now(), LIMITS);
@@ -691,7 +804,7 @@ mod tests {
         let other = queue.open(None, 3, 12, clock.now(), LIMITS);
         assert!(queue.renew(other.lease, clock.now(), LIMITS));
         assert_eq!(
-            queue.take(other.lease, at(0), clock.now(), LIMITS),
+            queue.take(other.lease, at(0), ONE, clock.now(), LIMITS),
             Taken::Empty,
             "nobody else gets a finished stream's messages"
         );
@@ -702,10 +815,10 @@ mod tests {
         let mut clock = Clock(Instant::now());
         let mut queue = queue_with(&["a"], clock.now());
         let live = queue.open(None, 1, 10, clock.now(), LIMITS);
-        let mut after = message(queue.take(live.lease, at(0), clock.now(), LIMITS)).0;
+        let mut after = message(queue.take(live.lease, at(0), ONE, clock.now(), LIMITS)).0;
         clock.pass(LIMITS.retention);
         assert_eq!(queue.push("b".into(), clock.now(), LIMITS), Ok(()));
-        after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
+        after = message(queue.take(live.lease, at(after), ONE, clock.now(), LIMITS)).0;
         assert!(queue.renew(live.lease, clock.now(), LIMITS));
         assert_eq!(
             queue.lineages[&1].pending.len(),
@@ -713,8 +826,11 @@ mod tests {
             "`a` aged out: delivered"
         );
         for n in 0..2 * LIMITS.max_len {
-            assert_eq!(queue.push(n.to_string(), clock.now(), LIMITS), Ok(()));
-            after = message(queue.take(live.lease, at(after), clock.now(), LIMITS)).0;
+            assert_eq!(
+                queue.push(n.to_string().into(), clock.now(), LIMITS),
+                Ok(())
+            );
+            after = message(queue.take(live.lease, at(after), ONE, clock.now(), LIMITS)).0;
         }
         assert!(queue.renew(live.lease, clock.now(), LIMITS));
         assert_eq!(queue.lineages[&1].pending.len(), LIMITS.max_len);

@@ -42,7 +42,7 @@ use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
-use super::queue::{Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
+use super::queue::{Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
 use super::wake::{Change, Waiter, Wakers};
 use super::{QueueLimits, token};
 use crate::{Error, Result};
@@ -411,7 +411,14 @@ impl RedisBackend {
 
     /// One take; the consumer retries on error (a lost answer left the
     /// message pending for this lineage, where the retry finds it).
-    pub(crate) async fn take(&self, key: &str, lease: Lease, position: Position) -> Result<Taken> {
+    /// (One message per take here, whatever `batch` allows.)
+    pub(crate) async fn take(
+        &self,
+        key: &str,
+        lease: Lease,
+        position: Position,
+        _batch: Batch,
+    ) -> Result<Taken> {
         let mut connection = self.connection().await?;
         let names = QueueKeys::new(key);
         let mut invocation = self.scripts.take.key(&names.meta);
@@ -430,9 +437,11 @@ impl RedisBackend {
             .await
             .map_err(|e| self.error(e))?;
         Ok(match status {
-            1 | 2 => Taken::Message {
-                seq,
-                message,
+            1 | 2 => Taken::Messages {
+                handed: vec![Handed {
+                    seq,
+                    message: message.into(),
+                }],
                 more: more == 1,
                 replayed: status == 2,
             },
@@ -914,6 +923,7 @@ pub(crate) fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::queue::ONE;
 
     #[test]
     fn passwords_are_not_shown() {
@@ -968,8 +978,11 @@ mod tests {
         mut after: u64,
     ) -> Vec<String> {
         let mut got = Vec::new();
-        while let Taken::Message { seq, message, .. } =
-            backend.take(key, lease, at(after)).await.unwrap()
+        while let Some((seq, message)) = backend
+            .take(key, lease, at(after), ONE)
+            .await
+            .unwrap()
+            .first()
         {
             got.push(message);
             after = seq;
@@ -985,16 +998,16 @@ mod tests {
             backend.push(&key, m.into(), LIMITS).await.unwrap();
         }
         let opened = backend.open(&key, None, LIMITS).await.unwrap();
-        let first = backend.take(&key, opened.lease, at(0)).await.unwrap();
-        let Taken::Message { seq, message, .. } = first else {
+        let first = backend.take(&key, opened.lease, at(0), ONE).await.unwrap();
+        let Taken::Messages { handed, .. } = first else {
             panic!("expected a message, got {first:?}");
         };
-        assert_eq!(message, "a");
+        assert_eq!(&*handed[0].message, "a");
+        let seq = handed[0].seq;
         // Its answer never reached the stream: the retry gets the same entry.
-        let again = backend.take(&key, opened.lease, at(0)).await.unwrap();
-        let expected = Taken::Message {
-            seq,
-            message,
+        let again = backend.take(&key, opened.lease, at(0), ONE).await.unwrap();
+        let expected = Taken::Messages {
+            handed,
             more: true,
             replayed: true,
         };
@@ -1029,11 +1042,15 @@ mod tests {
             backend.push(&key, m.into(), LIMITS).await.unwrap();
         }
         let old = backend.open(&key, None, LIMITS).await.unwrap();
-        let Taken::Message { seq: a, .. } = backend.take(&key, old.lease, at(0)).await.unwrap()
+        let Some((a, _)) = backend
+            .take(&key, old.lease, at(0), ONE)
+            .await
+            .unwrap()
+            .first()
         else {
             panic!("a message");
         };
-        backend.take(&key, old.lease, at(a)).await.unwrap();
+        backend.take(&key, old.lease, at(a), ONE).await.unwrap();
         let resume = Resume {
             epoch: old.epoch,
             lineage: old.lease.lineage,
@@ -1045,7 +1062,7 @@ mod tests {
             (None, old.lease.lineage, a)
         );
         assert_eq!(
-            backend.take(&key, old.lease, at(a)).await.unwrap(),
+            backend.take(&key, old.lease, at(a), ONE).await.unwrap(),
             Taken::Refused
         );
         assert_eq!(take_all(&backend, &key, new.lease, a).await, ["b", "c"]);
@@ -1111,7 +1128,7 @@ mod tests {
             .await
             .expect("the refused connection's consumer is woken");
         assert_eq!(
-            backend.take(&key, first.lease, at(0)).await.unwrap(),
+            backend.take(&key, first.lease, at(0), ONE).await.unwrap(),
             Taken::Refused
         );
     }
@@ -1130,8 +1147,11 @@ mod tests {
         let gone = backend.open(&key, None, limits).await.unwrap();
         let mut after = 0;
         for _ in 0..2 {
-            let Taken::Message { seq, .. } =
-                backend.take(&key, gone.lease, at(after)).await.unwrap()
+            let Some((seq, _)) = backend
+                .take(&key, gone.lease, at(after), ONE)
+                .await
+                .unwrap()
+                .first()
             else {
                 panic!("a message");
             };
@@ -1139,8 +1159,11 @@ mod tests {
         }
         // Its connection died without a release: only the window frees them.
         let next = backend.open(&key, None, limits).await.unwrap();
-        let Taken::Message { seq, message, .. } =
-            backend.take(&key, next.lease, at(0)).await.unwrap()
+        let Some((seq, message)) = backend
+            .take(&key, next.lease, at(0), ONE)
+            .await
+            .unwrap()
+            .first()
         else {
             panic!("a message");
         };
@@ -1158,8 +1181,13 @@ mod tests {
             // The process renews its live leases; that is when stale
             // lineages are reclaimed.
             backend.renew_all(true).await;
-            match backend.take(&key, next.lease, at(after)).await.unwrap() {
-                Taken::Message { seq, message, .. } => {
+            match backend
+                .take(&key, next.lease, at(after), ONE)
+                .await
+                .unwrap()
+                .first()
+            {
+                Some((seq, message)) => {
                     got.push(message);
                     after = seq;
                 }

@@ -179,6 +179,26 @@ impl Event {
     }
 }
 
+/// Appends the frame of one message with `id: <id_prefix><seq>`, as
+/// `Event::data(data).id(…).encode()` would write it, without building
+/// either: a stream writing many messages (key mode) encodes them all into
+/// one buffer. `id_prefix` must be a single line without NUL (the caller
+/// builds it from a fixed alphabet).
+pub(crate) fn encode_message(frame: &mut String, id_prefix: &str, seq: u64, data: &str) {
+    debug_assert!(check_single_line("id", id_prefix).is_ok());
+    frame.push_str("id: ");
+    frame.push_str(id_prefix);
+    // Writing to a String cannot fail.
+    let _ = write!(frame, "{seq}");
+    frame.push('\n');
+    for line in lines(data) {
+        frame.push_str("data: ");
+        frame.push_str(line);
+        frame.push('\n');
+    }
+    frame.push('\n');
+}
+
 fn check_single_line(field: &str, value: &str) -> Result<()> {
     let bad = value.bytes().find(|&b| matches!(b, b'\n' | b'\r' | 0));
     match bad {
@@ -331,6 +351,15 @@ mod tests {
             .id("i")
             .retry(Duration::from_millis(1500));
         assert_eq!(encode(event), "event: e\nid: i\nretry: 1500\ndata: d\n\n");
+    }
+
+    #[test]
+    fn a_message_frame_is_what_the_event_would_write() {
+        for data in ["d", "", "a\r\nb\rc\n", "x\n\nevent: admin"] {
+            let mut frame = String::new();
+            encode_message(&mut frame, "p.", 42, data);
+            assert_eq!(frame, encode(Event::data(data).id("p.42")));
+        }
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! lineage was handed after it, and goes on with new messages. A cursor
 //! that cannot be honoured opens the stream with `event: resync` instead.
 //!
-//! A consumer takes; when there is nothing, it waits for a wake-up (each
-//! `send_key` wakes one waiting consumer of its key) or, as a fallback, its
-//! poll period (in process; on Redis one batched check per process stands
-//! in for it, so an idle stream sends Redis nothing of its own).
+//! A consumer takes (in process every message there, up to a batch, written
+//! as one frame buffer; on Redis one at a time); when there is nothing, it
+//! waits for a wake-up (each `send_key` wakes one waiting consumer of its
+//! key) or, as a fallback, its poll period (in process; on Redis one
+//! batched check per process stands in for it, so an idle stream sends
+//! Redis nothing of its own).
 //! The registration for the wake-up is armed *before* each take, so a
 //! message sent between a take that found nothing and the wait still wakes
 //! it, and dropped once a take found a message, so a consumer busy writing
@@ -33,14 +35,23 @@ use axum::response::{IntoResponse as _, Response};
 use futures_util::StreamExt as _;
 use tokio::sync::futures::OwnedNotified;
 
+use super::event::encode_message;
 use super::response::{EventStream, Frame};
 use super::settings::{StreamOptions, last_event_id};
 use super::{DONE, Event};
-use crate::cache::{Cache, Held, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+use crate::cache::{Batch, Cache, Held, Lease, Lineage, Lost, Position, Resume, Taken, Waiter};
+use crate::{Error, Result};
 
 /// The longest pause between retries of a take that failed (Redis down).
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
-use crate::{Error, Result};
+/// What one wake-up takes and writes at most, as one frame buffer: a
+/// consumer that finds several messages waiting writes them in one go,
+/// and a slow client holds at most this much (plus one message) here.
+const BATCH: Batch = Batch {
+    max_messages: 64,
+    max_bytes: 64 * 1024,
+    end: DONE,
+};
 
 /// `#[sse(key = …)]`, after the template and the guard passed.
 pub async fn key_stream(key: String, every: Duration, options: StreamOptions) -> Response {
@@ -95,6 +106,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
         waiter,
         armed,
         every,
+        recheck: every.map(|every| Box::pin(tokio::time::sleep(first_recheck(every)))),
         lease: opened.lease,
         ids,
         position: Position {
@@ -109,11 +121,19 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     };
     let frames = futures_util::stream::once(async { Frame::Event(opening) }).chain(
         futures_util::stream::unfold(consumer, |mut consumer| async move {
-            let event = consumer.next().await?;
-            Some((Frame::Event(event), consumer))
+            let frame = consumer.next().await?;
+            Some((frame, consumer))
         }),
     );
     Ok(EventStream::new(Box::pin(frames)))
+}
+
+/// When a stream first re-checks its queue: at a random point of its first
+/// period, so the streams opened together (a page of tabs, a benchmark)
+/// do not all re-check in the same instant every period after.
+fn first_recheck(every: Duration) -> Duration {
+    let nanos = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(crate::cache::token::random() % nanos)
 }
 
 /// Appends `data` to `key`'s queue: the work of [`Sse::send_key`](super::Sse::send_key).
@@ -122,7 +142,7 @@ pub(crate) async fn send<T: serde::Serialize>(key: &str, data: &T) -> Result<()>
         return Err(Error::internal("send_key needs a non-empty key"));
     }
     let message = message_text(key, data)?;
-    super::message::check(message.len(), &format!("the message for `{key}`"))?;
+    super::message::check(message.len(), || format!("the message for `{key}`"))?;
     crate::cache().push(key, message).await
 }
 
@@ -144,6 +164,9 @@ struct Consumer {
     armed: Pin<Box<OwnedNotified>>,
     /// The fallback re-check period; `None`: wake-ups only.
     every: Option<Duration>,
+    /// Its timer: one for the stream's life, re-armed only when it fires,
+    /// so a wake-up costs no timer of its own.
+    recheck: Option<Pin<Box<tokio::time::Sleep>>>,
     lease: Lease,
     ids: Ids,
     /// The last sequence this connection wrote (or the cursor's), and
@@ -161,23 +184,30 @@ struct Consumer {
 }
 
 impl Consumer {
-    /// The next frame; `None` when this connection may take nothing more.
+    /// The next frame: every message one take found, encoded into one
+    /// buffer; `None` when this connection may take nothing more.
     /// Backend errors are logged and retried with a growing pause (a lost
-    /// answer leaves the message pending, where the retry finds it), so a
-    /// stream outlives a Redis restart.
-    async fn next(&mut self) -> Option<Event> {
+    /// answer leaves the messages pending, where the retry finds them), so
+    /// a stream outlives a Redis restart.
+    async fn next(&mut self) -> Option<Frame> {
         if self.ended.is_some() {
             return None;
         }
         let mut pause = Duration::from_millis(10);
         loop {
             if self.wait {
-                match self.every {
-                    Some(every) => tokio::select! {
-                        () = self.armed.as_mut() => {}
-                        () = tokio::time::sleep(every) => {}
-                    },
-                    None => self.armed.as_mut().await,
+                let recheck = async {
+                    match (&mut self.recheck, self.every) {
+                        (Some(sleep), Some(every)) => {
+                            sleep.as_mut().await;
+                            sleep.as_mut().reset(tokio::time::Instant::now() + every);
+                        }
+                        _ => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = self.armed.as_mut() => {}
+                    () = recheck => {}
                 }
             }
             self.armed
@@ -191,37 +221,30 @@ impl Consumer {
                 match self.cache.renew(&self.key, self.lease).await {
                     Ok(true) => {
                         self.renewed_at = started;
-                        self.cache.take(&self.key, self.lease, self.position).await
+                        self.take().await
                     }
                     Ok(false) => Ok(Taken::Refused),
                     Err(error) => Err(error),
                 }
             } else {
-                self.cache.take(&self.key, self.lease, self.position).await
+                self.take().await
             };
             match taken {
-                Ok(Taken::Message {
-                    seq,
-                    message,
+                Ok(Taken::Messages {
+                    handed,
                     more,
                     replayed,
                 }) => {
-                    // A new message is the newest pending entry: nothing
-                    // after it until the next lost answer or reconnect.
-                    self.position.after = seq;
-                    self.position.replay = replayed;
                     if replayed {
-                        crate::metrics::replayed("key", 1);
+                        crate::metrics::replayed("key", handed.len() as u64);
                     }
+                    self.position.replay = replayed;
                     self.wait = !more;
-                    if message == DONE {
-                        self.ended = Some(Ended::Done);
-                    }
                     // Unregistered until the next take (a wake-up this one
                     // got meanwhile passes to the next waiting consumer).
                     self.armed
                         .set(Arc::clone(&self.waiter.notify).notified_owned());
-                    return Some(Event::data(message).id(self.ids.id(seq)));
+                    return Some(Frame::Encoded(self.encode(&handed)));
                 }
                 Ok(Taken::Empty) => {
                     self.position.replay = false;
@@ -241,6 +264,29 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    async fn take(&self) -> Result<Taken> {
+        self.cache
+            .take(&self.key, self.lease, self.position, BATCH)
+            .await
+    }
+
+    /// One frame buffer for `handed`, in order; notes the last as written
+    /// and `[DONE]` (a take stops after it) as the end.
+    fn encode(&mut self, handed: &[crate::cache::Handed]) -> bytes::Bytes {
+        let size: usize = handed.iter().map(|h| h.message.len() + 64).sum();
+        let mut frame = String::with_capacity(size);
+        for handed in handed {
+            encode_message(&mut frame, &self.ids.prefix, handed.seq, &handed.message);
+            // A new message is the newest pending entry: nothing after it
+            // until the next lost answer or reconnect.
+            self.position.after = handed.seq;
+            if *handed.message == *DONE {
+                self.ended = Some(Ended::Done);
+            }
+        }
+        bytes::Bytes::from(frame)
     }
 }
 
@@ -336,6 +382,12 @@ fn message_text<T: serde::Serialize>(key: &str, data: &T) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_knows_done_as_the_end() {
+        assert_eq!(DONE, crate::cache::END);
+        assert_eq!(BATCH.end, crate::cache::END);
+    }
 
     #[test]
     fn ids_round_trip() {

@@ -56,7 +56,9 @@ fn max() -> usize {
 }
 
 /// Refuses a message of `len` bytes over the cap: 413, naming the setting.
-pub(crate) fn check(len: usize, what: &str) -> Result<()> {
+/// `what` names the message, built only for the refusal (a send is a hot
+/// path).
+pub(crate) fn check(len: usize, what: impl FnOnce() -> String) -> Result<()> {
     let max = max();
     if len <= max {
         return Ok(());
@@ -64,8 +66,9 @@ pub(crate) fn check(len: usize, what: &str) -> Result<()> {
     Err(Error::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
-            "{what} holds {len} bytes, over the limit of {max}: send less, or raise \
-             TINY_MESSAGE_MAX_BYTES"
+            "{} holds {len} bytes, over the limit of {max}: send less, or raise \
+             TINY_MESSAGE_MAX_BYTES",
+            what()
         ),
     )
     .exposed())

@@ -43,7 +43,7 @@ pub(crate) async fn publish(topic: &str, data: impl IntoEvent) -> Result<()> {
     }
     let event = data.into_event()?;
     let text = event.data_ref().unwrap_or_default();
-    super::message::check(text.len(), &format!("the message for topic `{topic}`"))?;
+    super::message::check(text.len(), || format!("the message for topic `{topic}`"))?;
     let name = event.name().map(str::to_owned);
     // Refused here, where the publisher learns of it, rather than skipped
     // by every subscriber: a name with a line break cannot be written.
