@@ -219,7 +219,7 @@
 //!   `App` method; a malformed one stops the start with a message naming it.
 //! - **Many idle streams:** the allocator is the binary's choice, and for
 //!   this load it is worth making. On glibc an idle HTTP/1.1 stream holds
-//!   about 13 KB of RSS, on jemalloc about 9 KB (BENCHMARKS.md, "Memory per
+//!   about 12 KB of RSS, on jemalloc about 9 KB (BENCHMARKS.md, "Memory per
 //!   idle stream"): hyper's two 8 KiB buffers per connection are mostly
 //!   untouched, and jemalloc keeps their untouched pages out of RSS. Add
 //!   `tikv-jemallocator = "0.6"` and, in `main.rs`:
