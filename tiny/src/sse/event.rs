@@ -138,11 +138,7 @@ impl Event {
 
     fn encode_into(&self, frame: &mut String) -> Result<()> {
         if let Some(comment) = &self.comment {
-            for line in lines(comment) {
-                frame.push_str(": ");
-                frame.push_str(line);
-                frame.push('\n');
-            }
+            push_lines(frame, ": ", comment);
         }
         if let Some(name) = &self.event {
             check_single_line("event", name)?;
@@ -161,13 +157,7 @@ impl Event {
             let _ = writeln!(frame, "retry: {}", retry.as_millis());
         }
         if let Some(data) = &self.data {
-            for line in lines(data) {
-                // Always "data: " with the space: the parser strips exactly one
-                // leading space, so data that starts with a space survives.
-                frame.push_str("data: ");
-                frame.push_str(line);
-                frame.push('\n');
-            }
+            push_lines(frame, DATA, data);
         }
         if frame.is_empty() {
             // An event with no field at all still has to be a valid frame.
@@ -191,12 +181,21 @@ pub(crate) fn encode_message(frame: &mut String, id_prefix: &str, seq: u64, data
     // Writing to a String cannot fail.
     let _ = write!(frame, "{seq}");
     frame.push('\n');
-    for line in lines(data) {
-        frame.push_str("data: ");
+    push_lines(frame, DATA, data);
+    frame.push('\n');
+}
+
+/// Always "data: " with the space: the parser strips exactly one leading
+/// space, so data that starts with a space survives.
+const DATA: &str = "data: ";
+
+/// One `prefix` line per line of `text`, split as the parser splits them.
+fn push_lines(frame: &mut String, prefix: &str, text: &str) {
+    for line in lines(text) {
+        frame.push_str(prefix);
         frame.push_str(line);
         frame.push('\n');
     }
-    frame.push('\n');
 }
 
 fn check_single_line(field: &str, value: &str) -> Result<()> {
