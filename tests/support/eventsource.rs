@@ -9,6 +9,7 @@
 //! frame has no data. So a frame cut in the middle never moves the cursor,
 //! and an id-only frame does.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -52,7 +53,7 @@ pub struct Connection {
     id_buffer: String,
     /// The last event ID string: what a reconnect sends.
     pub last_event_id: String,
-    ready: std::collections::VecDeque<Dispatched>,
+    ready: VecDeque<Dispatched>,
 }
 
 impl Connection {
@@ -288,6 +289,10 @@ pub struct EventSource {
     /// Attempts answered with something other than a stream (a 503 while
     /// Redis was away); a page reopens after those.
     pub refusals: usize,
+    /// Events a cut connection had dispatched but `next` had not returned
+    /// yet: a browser delivers what it dispatched (and counted in the last
+    /// event ID) whatever happens to the connection afterwards.
+    dispatched: VecDeque<Dispatched>,
 }
 
 impl EventSource {
@@ -300,6 +305,7 @@ impl EventSource {
             last_event_id: String::new(),
             connections: 0,
             refusals: 0,
+            dispatched: VecDeque::new(),
         }
     }
 
@@ -307,6 +313,9 @@ impl EventSource {
     /// ends without `[DONE]` (the server ended it, or it was cut) is
     /// reconnected like a browser does. Cancel-safe.
     pub async fn next(&mut self) -> Dispatched {
+        if let Some(event) = self.dispatched.pop_front() {
+            return event;
+        }
         loop {
             if self.connection.is_none() {
                 self.connect().await;
@@ -362,8 +371,9 @@ impl EventSource {
     /// Cuts the current connection, with a reset when `reset`, else a
     /// plain close; the next [`EventSource::next`] reconnects.
     pub fn cut(&mut self, reset: bool) {
-        if let Some(connection) = self.connection.take() {
+        if let Some(mut connection) = self.connection.take() {
             self.last_event_id = connection.last_event_id.clone();
+            self.dispatched.extend(connection.ready.drain(..));
             if reset {
                 connection.reset();
             }
