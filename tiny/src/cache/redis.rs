@@ -10,9 +10,12 @@
 //!   `gone` (sorted sets), one `pending:<lineage>` sorted set per lineage,
 //!   and one `sent:<identity>` string per recent send. Everything lives a
 //!   queue TTL after its last use; identities for [`IDENTITY_HORIZON`].
-//! - The frequent scripts do the least: a send is 4 commands (identity,
-//!   push, expiry, wake-up), a take 4 (fence check, pop, number, record
-//!   pending); the lease renewal, aging, the bound and the reclaim of stale
+//! - The frequent scripts do the least: a send to a key whose consumers
+//!   keep up is 4 commands (identity, push, expiry, wake-up), a take 4
+//!   (fence check, pop, number, record pending) for up to a batch of
+//!   messages. The byte count behind the byte cap exists only while the
+//!   list holds two messages or more (one message is its own count), so
+//!   that case keeps none. The lease renewal, aging, the bound and the reclaim of stale
 //!   lineages are a script of their own (`renew_all.lua`) that each process
 //!   runs for every live connection it serves at once, four times per
 //!   retention window: an idle stream sends no command of its own. (`LPOP`
@@ -409,15 +412,15 @@ impl RedisBackend {
         })
     }
 
-    /// One take; the consumer retries on error (a lost answer left the
-    /// message pending for this lineage, where the retry finds it).
-    /// (One message per take here, whatever `batch` allows.)
+    /// One take of up to `batch`; the consumer retries on error (a lost
+    /// answer left the messages pending for this lineage, where the retry
+    /// finds them).
     pub(crate) async fn take(
         &self,
         key: &str,
         lease: Lease,
         position: Position,
-        _batch: Batch,
+        batch: Batch,
     ) -> Result<Taken> {
         let mut connection = self.connection().await?;
         let names = QueueKeys::new(key);
@@ -431,22 +434,28 @@ impl RedisBackend {
             .arg(hex(lease.connection))
             .arg(position.after)
             .arg(flag(position.replay))
-            .arg(unix_millis());
-        let (status, seq, message, more) = invocation
-            .invoke_async::<(i64, u64, String, i64)>(&mut connection)
+            .arg(unix_millis())
+            .arg(batch.max_messages.max(1))
+            .arg(batch.max_bytes)
+            .arg(batch.end);
+        let (status, more, found) = invocation
+            .invoke_async::<(i64, i64, Vec<(u64, String)>)>(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
         Ok(match status {
-            1 | 2 => Taken::Messages {
-                handed: vec![Handed {
-                    seq,
-                    message: message.into(),
-                }],
+            -1 => Taken::Refused,
+            _ if found.is_empty() => Taken::Empty,
+            _ => Taken::Messages {
+                handed: found
+                    .into_iter()
+                    .map(|(seq, message)| Handed {
+                        seq,
+                        message: message.into(),
+                    })
+                    .collect(),
                 more: more == 1,
                 replayed: status == 2,
             },
-            0 => Taken::Empty,
-            _ => Taken::Refused,
         })
     }
 
@@ -1013,6 +1022,112 @@ mod tests {
         };
         assert_eq!(again, expected);
         assert_eq!(take_all(&backend, &key, opened.lease, seq).await, ["b"]);
+    }
+
+    fn texts(taken: &Taken) -> Vec<&str> {
+        match taken {
+            Taken::Messages { handed, .. } => handed.iter().map(|h| &*h.message).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn last_seq(taken: &Taken) -> u64 {
+        match taken {
+            Taken::Messages { handed, .. } => handed.last().map_or(0, |h| h.seq),
+            _ => panic!("expected messages, got {taken:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_take_hands_out_a_batch_and_stops_after_done() {
+        let backend = backend().await;
+        let key = unique("batch");
+        for m in ["a", "b", "[DONE]", "c", "d", "e"] {
+            backend.push(&key, m.into(), LIMITS).await.unwrap();
+        }
+        let opened = backend.open(&key, None, LIMITS).await.unwrap();
+        let batch = Batch {
+            max_messages: 10,
+            max_bytes: 1024,
+            end: "[DONE]",
+        };
+        let first = backend
+            .take(&key, opened.lease, at(0), batch)
+            .await
+            .unwrap();
+        assert_eq!(texts(&first), ["a", "b", "[DONE]"]);
+        assert!(matches!(first, Taken::Messages { more: true, .. }));
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 3, "c, d, e wait");
+        // A lost answer: the same batch again, from the pending entries.
+        let again = backend
+            .take(&key, opened.lease, at(0), batch)
+            .await
+            .unwrap();
+        assert_eq!(texts(&again), texts(&first));
+        // Two at most, then by bytes: the first always, the next only
+        // while under the byte bound.
+        let two = Batch {
+            max_messages: 2,
+            ..batch
+        };
+        let next = backend
+            .take(&key, opened.lease, at(last_seq(&again)), two)
+            .await
+            .unwrap();
+        assert_eq!(texts(&next), ["c", "d"]);
+        let last = last_seq(&next);
+        let by_bytes = Batch {
+            max_bytes: 1,
+            ..batch
+        };
+        let rest = backend
+            .take(&key, opened.lease, at(last), by_bytes)
+            .await
+            .unwrap();
+        assert_eq!(texts(&rest), ["e"]);
+        assert!(matches!(rest, Taken::Messages { more: false, .. }));
+    }
+
+    #[tokio::test]
+    async fn the_byte_cap_counts_what_is_ready_as_messages_come_and_go() {
+        let limits = QueueLimits {
+            max_bytes: 10,
+            ..LIMITS
+        };
+        let backend = backend_with(limits).await;
+        let key = unique("bytes");
+        let full = |result: Result<()>| {
+            result
+                .expect_err("over the byte cap")
+                .to_string()
+                .contains("bytes of unread messages")
+        };
+        // One message is its own count; a second adds the first's size.
+        assert!(full(backend.push(&key, "x".repeat(11), limits).await));
+        backend.push(&key, "aaaa".into(), limits).await.unwrap();
+        backend.push(&key, "bbbb".into(), limits).await.unwrap();
+        assert!(full(backend.push(&key, "ccc".into(), limits).await));
+        let opened = backend.open(&key, None, limits).await.unwrap();
+        // Taking `aaaa` leaves one message: 4 bytes held, so 6 fit.
+        let Some((seq, _)) = backend
+            .take(&key, opened.lease, at(0), ONE)
+            .await
+            .unwrap()
+            .first()
+        else {
+            panic!("a message");
+        };
+        backend.push(&key, "cccccc".into(), limits).await.unwrap();
+        assert!(full(backend.push(&key, "d".into(), limits).await));
+        assert_eq!(
+            take_all(&backend, &key, opened.lease, seq).await,
+            ["bbbb", "cccccc"]
+        );
+        // Empty again: the whole cap is free, and a count is kept again
+        // from two messages on.
+        backend.push(&key, "x".repeat(10), limits).await.unwrap();
+        assert!(full(backend.push(&key, "y".into(), limits).await));
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@
 //! lineage was handed after it, and goes on with new messages. A cursor
 //! that cannot be honoured opens the stream with `event: resync` instead.
 //!
-//! A consumer takes (in process every message there, up to a batch, written
-//! as one frame buffer; on Redis one at a time); when there is nothing, it
+//! A consumer takes every message there, up to a batch, written as one
+//! frame buffer; when there is nothing, it
 //! waits for a wake-up (each `send_key` wakes one waiting consumer of its
 //! key) or, as a fallback, its poll period (in process; on Redis one
 //! batched check per process stands in for it, so an idle stream sends

@@ -8,26 +8,36 @@
 -- ever dropped to make room. Unread messages and their byte count live a
 -- TTL after the last send; the consumers' state (meta and the rest) a TTL
 -- after the last consumer's activity.
+-- The byte count exists, exact, only while the list holds two messages or
+-- more (a lone message is its own count): a send to a key whose consumers
+-- keep up, and its take, keep none. Four commands then.
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then
   return 2
 end
-local ready = redis.call('LLEN', KEYS[1])
-if ready >= tonumber(ARGV[4]) then
+local size = string.len(ARGV[1])
+local ready = redis.call('RPUSH', KEYS[1], ARGV[1])
+local bytes, refused = size, nil
+if ready > tonumber(ARGV[4]) then
+  refused = -1
+else
+  if ready == 2 then
+    bytes = bytes + string.len(redis.call('LINDEX', KEYS[1], 0))
+  elseif ready > 2 then
+    bytes = bytes + tonumber(redis.call('GET', KEYS[3]) or '0')
+  end
+  if bytes > tonumber(ARGV[7]) then
+    refused = -2
+  end
+end
+if refused then
+  -- Only this message goes: it is the list's tail.
+  redis.call('RPOP', KEYS[1])
   redis.call('DEL', KEYS[2])
-  return -1
+  return refused
 end
--- An empty list holds no bytes, whatever a stale count says.
-local bytes = 0
-if ready > 0 then
-  bytes = tonumber(redis.call('GET', KEYS[3]) or '0')
+if ready >= 2 then
+  redis.call('SET', KEYS[3], bytes, 'PX', ARGV[2])
 end
-bytes = bytes + string.len(ARGV[1])
-if bytes > tonumber(ARGV[7]) then
-  redis.call('DEL', KEYS[2])
-  return -2
-end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[3], bytes, 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1

@@ -1,38 +1,75 @@
 -- take, the most frequent consumer script: no helper functions, four
--- commands when a message is there. KEYS: the key's meta hash, ready list,
--- lineage hash, the lineage's pending zset (its expiry is kept by open and
--- renew), the ready list's byte count. ARGV: lineage, connection token,
--- after, '1' to look for pending
--- entries after `after` first (after a reconnect or a lost answer), the
--- taking process's time in ms (for aging, minutes later).
--- Returns {status, seq, message, more}: status -1 when the connection is
--- not its lineage's current one, 0 nothing to take, 1 a new message, 2 a
--- pending one (more: 1 when another take would find one at once).
+-- commands when messages are there, however many. KEYS: the key's meta
+-- hash, ready list, lineage hash, the lineage's pending zset (its expiry is
+-- kept by open and renew), the ready list's byte count (see send.lua: it
+-- exists only while the list holds two messages or more). ARGV: lineage,
+-- connection token, after, '1' to look for pending entries after `after`
+-- first (after a reconnect or a lost answer), the taking process's time in
+-- ms (for aging, minutes later), the most messages to take, the bytes past
+-- which no further one is added, the message that ends a stream (nothing
+-- after it is taken with it).
+-- Returns {status, more, {seq, message, ...}}: status -1 when the
+-- connection is not its lineage's current one, 0 nothing to take, 1 new
+-- messages, 2 pending ones (more: 1 when another take would find one at
+-- once).
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
-  return { -1, 0, '', 0 }
+  return { -1, 0, {} }
 end
+local max, max_bytes, last = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local out, n, bytes = {}, 0, 0
 if ARGV[4] == '1' then
-  local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', 0, 2)
+  local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', 0, max + 1)
   if #found > 0 then
-    local entry = found[1]
-    local a = string.find(entry, ':', 1, true)
-    local b = string.find(entry, ':', a + 1, true)
-    local more = (#found > 1 or redis.call('LLEN', KEYS[2]) > 0) and 1 or 0
-    return { 2, tonumber(string.sub(entry, 1, a - 1)), string.sub(entry, b + 1), more }
+    for i = 1, math.min(#found, max) do
+      local entry = found[i]
+      local a = string.find(entry, ':', 1, true)
+      local b = string.find(entry, ':', a + 1, true)
+      local message = string.sub(entry, b + 1)
+      out[#out + 1] = tonumber(string.sub(entry, 1, a - 1))
+      out[#out + 1] = message
+      n = i
+      bytes = bytes + string.len(message)
+      if message == last or bytes >= max_bytes then break end
+    end
+    local more = (#found > n or redis.call('EXISTS', KEYS[2]) == 1) and 1 or 0
+    return { 2, more, out }
   end
 end
--- Two at most: whether a second is there is the `more` answer; it goes
--- back to the head at once.
-local popped = redis.call('LPOP', KEYS[2], 2)
+local popped = redis.call('LPOP', KEYS[2], max)
 if not popped then
-  return { 0, 0, '', 0 }
+  return { 0, 0, {} }
 end
-if #popped > 1 then
-  redis.call('LPUSH', KEYS[2], popped[2])
+for i = 1, #popped do
+  n = i
+  bytes = bytes + string.len(popped[i])
+  if popped[i] == last or bytes >= max_bytes then break end
 end
-if redis.call('DECRBY', KEYS[5], string.len(popped[1])) <= 0 then
+-- What the batch leaves goes back to the head, in order.
+if n < #popped then
+  local back = {}
+  for i = #popped, n + 1, -1 do
+    back[#back + 1] = popped[i]
+  end
+  redis.call('LPUSH', KEYS[2], unpack(back))
+end
+-- How many are left: all of them were popped unless the pop was full.
+local left = #popped - n
+if #popped == max then
+  left = redis.call('LLEN', KEYS[2])
+end
+if left >= 2 then
+  redis.call('DECRBY', KEYS[5], bytes)
+elseif n + left >= 2 then
   redis.call('DEL', KEYS[5])
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('ZADD', KEYS[4], seq, seq .. ':' .. ARGV[5] .. ':' .. popped[1])
-return { 1, seq, popped[1], #popped > 1 and 1 or 0 }
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
+local entries = {}
+for i = 1, n do
+  seq = seq + 1
+  entries[#entries + 1] = seq
+  entries[#entries + 1] = seq .. ':' .. ARGV[5] .. ':' .. popped[i]
+  out[#out + 1] = seq
+  out[#out + 1] = popped[i]
+end
+redis.call('ZADD', KEYS[4], unpack(entries))
+return { 1, left > 0 and 1 or 0, out }
