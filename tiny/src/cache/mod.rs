@@ -424,12 +424,17 @@ impl Cache {
     /// renews it itself ([`Cache::renew`]; it costs no I/O); on Redis the
     /// process renews the leases of all its connections in one call, while
     /// the returned guard lives, and the consumer renews nothing.
-    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
+    /// On Redis, messages may also be handed to the connection directly
+    /// by a send while it waits: `waiter`'s own wake-up announces them.
+    pub(crate) fn hold(&self, key: &str, lease: Lease, waiter: &Waiter) -> Held {
         match &self.inner.state {
             #[cfg(feature = "redis")]
-            State::Ready(Backend::Redis(redis)) => Held::ByProcess(redis.hold(key, lease)),
+            State::Ready(Backend::Redis(redis)) => {
+                let own = waiter.own.clone().unwrap_or_default();
+                Held::ByProcess(redis.hold(key, lease, own))
+            }
             _ => {
-                let _ = (key, lease);
+                let _ = (key, lease, waiter);
                 Held::ByConsumer
             }
         }

@@ -118,7 +118,6 @@ pub(crate) struct Position {
 
 /// The message that ends a stream (`tiny::sse::DONE`): nothing sent after
 /// it is handed to the connection that takes it (it will write no more).
-#[cfg(test)]
 pub(crate) const END: &str = "[DONE]";
 
 /// How much one take may hand out: a consumer that wakes to several

@@ -8,35 +8,54 @@
 //!   sits in one slot: `meta` (epoch, tag secret, hand-out sequence),
 //!   `ready` (list), `lineages` (hash: current connection), `seen` and
 //!   `gone` (sorted sets), one `pending:<lineage>` sorted set per lineage,
-//!   and one `sent:<identity>` string per recent send. Everything lives a
-//!   queue TTL after its last use; identities for [`IDENTITY_HORIZON`].
-//! - The frequent scripts do the least: a send to a key whose consumers
-//!   keep up is 4 commands (identity, push, expiry, wake-up), a take 4
-//!   (fence check, pop, number, record pending) for up to a batch of
-//!   messages. The byte count behind the byte cap exists only while the
-//!   list holds two messages or more (one message is its own count), so
-//!   that case keeps none. The lease renewal, aging, the bound and the reclaim of stale
-//!   lineages are a script of their own (`renew_all.lua`) that each process
-//!   runs for every live connection it serves at once, four times per
-//!   retention window: an idle stream sends no command of its own. (`LPOP`
-//!   with a count: Redis 6.2 or later.)
+//!   `waiting` (sorted set: connections that found nothing to take), and
+//!   one `sent:<identity>` string per recent send. Everything lives a queue
+//!   TTL after its last use; identities for [`IDENTITY_HORIZON`].
+//! - The frequent scripts do the least. A take hands out up to a batch at
+//!   once (fence check, pop, number, record pending: one command each,
+//!   however many messages) and, when nothing more is there, *parks* the
+//!   connection in `waiting` for [`HAND_OFFS`] messages. A send to a key
+//!   with a parked connection and nothing older ready hands the message to
+//!   it directly, as a take would (numbered, recorded pending for its
+//!   lineage), and its wake-up carries the message: the consumer writes it
+//!   without a take of its own, and takes again only once half its
+//!   hand-offs are used. Otherwise a send queues the message (identity,
+//!   push, byte count, expiry, wake-up). The lease renewal, aging, the
+//!   bound and the reclaim of stale lineages are a script of their own
+//!   (`renew_all.lua`) that each process runs for every live connection it
+//!   serves at once, four times per retention window: an idle stream sends
+//!   no command of its own. (`LPOP` with a count: Redis 6.2 or later.)
 //! - Why not Streams with a consumer group: a consumer group cannot fence an
 //!   older connection of a consumer, and `XAUTOCLAIM` cannot tell a live
 //!   consumer from a dead one (only idle time); both are the point here.
-//! - A take whose answer is lost costs nothing: the entry is pending for the
-//!   lineage and the next take returns it. A send whose answer is lost is
-//!   retried with the same identity; the script answers an identity it has
-//!   seen with the first result, so `Ok` means queued once.
+//! - A take whose answer is lost costs nothing: the entries are pending for
+//!   the lineage and the next take returns them. A hand-off whose wake-up
+//!   is lost costs nothing either: it is pending too, and the consumer asks
+//!   Redis (which returns pending entries first, in order) whenever it may
+//!   have missed one: the subscription came back, a plain wake-up, its
+//!   mailbox full, and once a minute a check finds pending entries above
+//!   what the process heard of. A send whose answer is lost is retried with
+//!   the same identity; the script answers an identity it has seen with the
+//!   first result, so `Ok` means queued (or handed) once.
 //! - Consumers never block a connection (`BLPOP` would hold one per waiting
-//!   consumer): every command shares one multiplexed connection, and one
-//!   pub/sub connection per process wakes the local consumers of a key. A
-//!   send publishes on its key's own channel, `tiny:{<key>}:wake`, which a
-//!   process subscribes to only while it has a consumer of that key: a
-//!   process without one hears nothing of it. A waiting consumer sends
-//!   Redis nothing (its lease renewal aside); instead of a poll per stream,
-//!   the process checks every key it has consumers of in one script call
-//!   every [`CHECK_EVERY`], for wake-ups lost with the subscription.
+//!   consumer): every consumer command shares one multiplexed connection,
+//!   sends another (so a send never waits behind the takes of the
+//!   process), and one pub/sub connection per process wakes the local
+//!   consumers of a key. A send publishes on its key's own channel,
+//!   `tiny:{<key>}:wake`, which a process subscribes to only while it has a
+//!   consumer of that key: a process without one hears nothing of it. A
+//!   waiting consumer sends Redis nothing (its lease renewal aside);
+//!   instead of a poll per stream, the process checks every key it has
+//!   consumers of in one script call every [`CHECK_EVERY`], for wake-ups
+//!   lost with the subscription.
+//! - A connection that stopped (a stalled client, a dead process) holds at
+//!   most [`HAND_OFFS`] messages beyond what it wrote; they are replayed
+//!   to its lineage when it returns, or reclaimed after the retention
+//!   window. Nothing sent after `[DONE]` is handed to the connection that
+//!   took it, and a lineage's return tells its older connection's process
+//!   (a fence on the channel), so that stream ends at once.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -45,7 +64,9 @@ use redis::AsyncCommands as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
-use super::queue::{Batch, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken};
+use super::queue::{
+    Batch, END, Handed, Lease, Lineage, Lost, Opened, Position, Refused, Resume, Taken,
+};
 use super::wake::{Change, Waiter, Wakers};
 use super::{QueueLimits, token};
 use crate::{Error, Result};
@@ -54,11 +75,23 @@ use crate::{Error, Result};
 /// consumer of holds messages nobody was woken for (a subscription that
 /// dropped, a wake-up published before its channel was subscribed).
 const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// Every how many of those checks the hand-offs are checked too
+/// ([`RedisBackend::check_handed`]): once a minute.
+const CHECK_HANDED_ROUNDS: u64 = 6;
 /// Keys per call of that check.
 const CHECK_BATCH: usize = 500;
 /// The check: the 1-based indexes of the KEYS (ready lists) that are not
 /// empty. Idle keys have no list at all (Redis deletes an empty one), so
 /// the common answer costs one `EXISTS`, however many keys.
+/// The check for hand-offs: the 1-based indexes of the KEYS (pending
+/// zsets) holding an entry above ARGV (the highest sequence heard of).
+const CHECK_HANDED: &str = "local found = {} \
+    for i, key in ipairs(KEYS) do \
+      if #redis.call('ZRANGEBYSCORE', key, '(' .. ARGV[i], '+inf', 'LIMIT', 0, 1) > 0 then \
+        found[#found + 1] = i \
+      end \
+    end \
+    return found";
 const CHECK: &str = "if redis.call('EXISTS', unpack(KEYS)) == 0 then return {} end \
     local found = {} \
     for i, key in ipairs(KEYS) do \
@@ -92,6 +125,11 @@ const TAKE: &str = include_str!("redis/take.lua");
 const RENEW_ALL: &str = script!("redis/renew_all.lua");
 /// Leases per `renew_all` call.
 const RENEW_BATCH: usize = 100;
+/// How many messages sends may hand a waiting connection directly
+/// (`send.lua`) before it takes again; it parks again (with a take) once
+/// half are used. So a connection that stopped (a stalled client, a dead
+/// process) holds at most this many beyond what it wrote.
+const HAND_OFFS: u32 = 16;
 const RELEASE: &str = script!("redis/release.lua");
 
 pub(crate) struct RedisBackend {
@@ -99,6 +137,9 @@ pub(crate) struct RedisBackend {
     shown_url: String,
     client: redis::Client,
     connection: tokio::sync::OnceCell<ConnectionManager>,
+    /// Sends go on a connection of their own: a producer's send never
+    /// waits behind the takes of this process's consumers in one pipeline.
+    send_connection: tokio::sync::OnceCell<ConnectionManager>,
     scripts: Scripts,
     /// Identities of this process's sends: this prefix and a counter.
     sender: u64,
@@ -110,20 +151,67 @@ pub(crate) struct RedisBackend {
     subscribed: OnceLock<()>,
     /// Every live key connection of this process, by connection token:
     /// their leases are renewed together ([`RedisBackend::renew_all`]).
-    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    leases: Arc<std::sync::Mutex<HashMap<u64, (String, Lease)>>>,
+    /// The mailbox of every live key connection of this process, by key
+    /// and connection token.
+    mailboxes: Arc<Mailboxes>,
     limits: QueueLimits,
 }
 
-/// A live connection's lease, renewed by its process until dropped.
+type Mailboxes = std::sync::Mutex<HashMap<String, HashMap<u64, Arc<Mailbox>>>>;
+
+/// What sends handed one waiting connection of this process directly
+/// (`send.lua`), as heard on its key's channel, until its consumer takes
+/// them. Each is pending for the lineage in Redis already: the mailbox only
+/// spares the consumer a take. Bounded by [`HAND_OFFS`] per park, so twice
+/// that at most.
+#[derive(Debug)]
+struct Mailbox {
+    state: std::sync::Mutex<MailboxState>,
+    /// The consumer's own wake-up ([`Waiter::own`]).
+    own: Arc<tokio::sync::Notify>,
+    /// The lineage's pending zset, for the periodic check.
+    pending: String,
+}
+
+#[derive(Debug, Default)]
+struct MailboxState {
+    /// In increasing `seq` order (one channel, in publish order).
+    handed: VecDeque<Handed>,
+    /// Hand-offs may have been missed (the channel was just subscribed, or
+    /// the subscription came back): the next take asks Redis, which has
+    /// every one of them pending, in order.
+    gap: bool,
+    /// Hand-offs Redis may still make before the connection parks again,
+    /// as far as this process knows; 0 also while a take from Redis has
+    /// not said that nothing more is pending (the mailbox is not used then).
+    credit: u32,
+    /// The highest sequence this process knows of for the connection
+    /// (taken, or heard of): a pending entry above it was handed off
+    /// unheard.
+    heard: u64,
+}
+
+/// A live connection's lease, renewed by its process until dropped, and
+/// its mailbox.
 #[derive(Debug)]
 pub(crate) struct Held {
-    leases: Arc<std::sync::Mutex<std::collections::HashMap<u64, (String, Lease)>>>,
+    leases: Arc<std::sync::Mutex<HashMap<u64, (String, Lease)>>>,
+    mailboxes: Arc<Mailboxes>,
+    key: String,
     connection: u64,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         super::lock(&self.leases).remove(&self.connection);
+        let mut mailboxes = super::lock(&self.mailboxes);
+        if let Some(of_key) = mailboxes.get_mut(&self.key) {
+            of_key.remove(&self.connection);
+            if of_key.is_empty() {
+                mailboxes.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -149,12 +237,14 @@ impl RedisBackend {
             shown_url,
             client,
             connection: tokio::sync::OnceCell::new(),
+            send_connection: tokio::sync::OnceCell::new(),
             scripts: Scripts {
                 send: redis::Script::new(SEND),
                 open: redis::Script::new(OPEN),
                 take: redis::Script::new(TAKE),
                 renew_all: redis::Script::new(RENEW_ALL),
                 check: redis::Script::new(CHECK),
+                check_handed: redis::Script::new(CHECK_HANDED),
                 release: redis::Script::new(RELEASE),
             },
             sender: token::random(),
@@ -163,6 +253,7 @@ impl RedisBackend {
             changes: std::sync::Mutex::new(Some(watched)),
             subscribed: OnceLock::new(),
             leases: Arc::default(),
+            mailboxes: Arc::default(),
             limits,
         })
     }
@@ -175,6 +266,14 @@ impl RedisBackend {
     async fn connection(&self) -> Result<ConnectionManager> {
         let connection = self
             .connection
+            .get_or_try_init(|| connect(&self.client, &self.shown_url))
+            .await?;
+        Ok(connection.clone())
+    }
+
+    async fn send_connection(&self) -> Result<ConnectionManager> {
+        let connection = self
+            .send_connection
             .get_or_try_init(|| connect(&self.client, &self.shown_url))
             .await?;
         Ok(connection.clone())
@@ -277,7 +376,7 @@ impl RedisBackend {
     /// Queues `message`, retrying a dropped connection with the same
     /// identity for [`SEND_RETRY_FOR`].
     pub(crate) async fn push(&self, key: &str, message: String, limits: QueueLimits) -> Result<()> {
-        let mut connection = self.connection().await?;
+        let mut connection = self.send_connection().await?;
         let n = self
             .sends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -335,13 +434,19 @@ impl RedisBackend {
         invocation
             .key(sent)
             .key(&names.bytes)
+            .key(&names.waiting)
+            .key(&names.lineages)
+            .key(&names.meta)
             .arg(message)
             .arg(millis(limits.ttl))
             .arg(millis(IDENTITY_HORIZON))
             .arg(limits.max_len)
             .arg(&names.wake)
             .arg(key)
-            .arg(limits.max_bytes);
+            .arg(limits.max_bytes)
+            .arg(format!("{}pending:", names.base))
+            .arg(unix_millis())
+            .arg(END);
         invocation.invoke_async(connection).await
     }
 
@@ -412,9 +517,10 @@ impl RedisBackend {
         })
     }
 
-    /// One take of up to `batch`; the consumer retries on error (a lost
-    /// answer left the messages pending for this lineage, where the retry
-    /// finds them).
+    /// One take of up to `batch`: from the connection's mailbox when sends
+    /// handed it messages, else from Redis. The consumer retries on error (a
+    /// lost answer left the messages pending for this lineage, where the
+    /// retry finds them).
     pub(crate) async fn take(
         &self,
         key: &str,
@@ -422,26 +528,71 @@ impl RedisBackend {
         position: Position,
         batch: Batch,
     ) -> Result<Taken> {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&lease.connection))
+            .cloned();
+        if let Some(mailbox) = &mailbox {
+            let mut state = super::lock(&mailbox.state);
+            state.heard = state.heard.max(position.after);
+            while state
+                .handed
+                .front()
+                .is_some_and(|handed| handed.seq <= position.after)
+            {
+                state.handed.pop_front();
+            }
+            if !state.gap && state.credit > HAND_OFFS / 2 && !state.handed.is_empty() {
+                let handed = from_mailbox(&mut state.handed, batch);
+                return Ok(Taken::Messages {
+                    handed,
+                    more: !state.handed.is_empty(),
+                    replayed: false,
+                });
+            }
+            // Redis has every hand-off pending for the lineage: the take
+            // below returns them in order, then parks the connection again.
+            // Until a take says nothing more is pending (and parks), the
+            // mailbox is not used: an entry of it may lie beyond pending
+            // ones never heard of (a batch that was full, a lost answer).
+            state.handed.clear();
+            state.gap = false;
+            state.credit = 0;
+        }
         let mut connection = self.connection().await?;
         let names = QueueKeys::new(key);
         let mut invocation = self.scripts.take.key(&names.meta);
+        let hand_offs = if mailbox.is_some() { HAND_OFFS } else { 0 };
         invocation
             .key(&names.ready)
             .key(&names.lineages)
             .key(names.pending(lease.lineage.nonce))
             .key(&names.bytes)
+            .key(&names.waiting)
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
             .arg(position.after)
-            .arg(flag(position.replay))
+            // Hand-offs are pending entries after the position too.
+            .arg(flag(position.replay || mailbox.is_some()))
             .arg(unix_millis())
             .arg(batch.max_messages.max(1))
             .arg(batch.max_bytes)
-            .arg(batch.end);
+            .arg(batch.end)
+            .arg(hand_offs);
         let (status, more, found) = invocation
             .invoke_async::<(i64, i64, Vec<(u64, String)>)>(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
+        let ended = found
+            .last()
+            .is_some_and(|(_, message)| message == batch.end);
+        if let Some(mailbox) = &mailbox
+            && status >= 0
+            && more == 0
+            && !ended
+        {
+            super::lock(&mailbox.state).credit = HAND_OFFS;
+        }
         Ok(match status {
             -1 => Taken::Refused,
             _ if found.is_empty() => Taken::Empty,
@@ -454,7 +605,9 @@ impl RedisBackend {
                     })
                     .collect(),
                 more: more == 1,
-                replayed: status == 2,
+                // Only a replay the stream asked for (after a reconnect or
+                // a lost answer): hand-offs are written for the first time.
+                replayed: status == 2 && position.replay,
             },
         })
     }
@@ -522,11 +675,128 @@ impl RedisBackend {
 
     /// Has this process renew `lease` (of a connection on `key`) with the
     /// others until the returned guard is dropped.
-    pub(crate) fn hold(&self, key: &str, lease: Lease) -> Held {
+    /// Its mailbox for hand-offs is registered meanwhile; `own` is the
+    /// consumer's own wake-up, for them.
+    pub(crate) fn hold(&self, key: &str, lease: Lease, own: Arc<tokio::sync::Notify>) -> Held {
         super::lock(&self.leases).insert(lease.connection, (key.to_owned(), lease));
+        let mailbox = Arc::new(Mailbox {
+            state: std::sync::Mutex::default(),
+            own,
+            pending: QueueKeys::new(key).pending(lease.lineage.nonce),
+        });
+        super::lock(&self.mailboxes)
+            .entry(key.to_owned())
+            .or_default()
+            .insert(lease.connection, mailbox);
         Held {
             leases: Arc::clone(&self.leases),
+            mailboxes: Arc::clone(&self.mailboxes),
+            key: key.to_owned(),
             connection: lease.connection,
+        }
+    }
+
+    /// A message a send handed to `connection` of `key` (heard on the
+    /// key's channel): into its mailbox, and its consumer woken.
+    fn handed(&self, key: &str, connection: u64, handed: Handed) {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&connection))
+            .cloned();
+        // A connection gone meanwhile: the message stays pending for its
+        // lineage, as anything it was handed.
+        let Some(mailbox) = mailbox else { return };
+        {
+            let mut state = super::lock(&mailbox.state);
+            state.credit = state.credit.saturating_sub(1);
+            state.heard = state.heard.max(handed.seq);
+            if state.handed.len() < 2 * HAND_OFFS as usize {
+                state.handed.push_back(handed);
+            } else {
+                state.gap = true;
+            }
+        }
+        mailbox.own.notify_one();
+    }
+
+    /// Hand-offs to the connections of `key` (every key: `None`) may have
+    /// been missed: their next take asks Redis.
+    fn mark_gaps(&self, key: Option<&str>) {
+        let mailboxes: Vec<Arc<Mailbox>> = {
+            let all = super::lock(&self.mailboxes);
+            match key {
+                Some(key) => all
+                    .get(key)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .cloned()
+                    .collect(),
+                None => all.values().flat_map(|m| m.values()).cloned().collect(),
+            }
+        };
+        for mailbox in mailboxes {
+            super::lock(&mailbox.state).gap = true;
+            mailbox.own.notify_one();
+        }
+    }
+
+    /// [`RedisBackend::mark_gaps`] for `key`'s connections without waking
+    /// them: a plain wake-up wakes one consumer, as in process.
+    fn mark_gaps_quietly(&self, key: &str) {
+        if let Some(of_key) = super::lock(&self.mailboxes).get(key) {
+            for mailbox in of_key.values() {
+                super::lock(&mailbox.state).gap = true;
+            }
+        }
+    }
+
+    /// `connection` of `key` was fenced (its lineage came back on another):
+    /// its next take asks Redis, is refused, and its stream ends.
+    fn fenced(&self, key: &str, connection: u64) {
+        let mailbox = super::lock(&self.mailboxes)
+            .get(key)
+            .and_then(|of_key| of_key.get(&connection))
+            .cloned();
+        if let Some(mailbox) = mailbox {
+            super::lock(&mailbox.state).gap = true;
+            mailbox.own.notify_one();
+        }
+    }
+
+    /// The hand-off part of the [`CHECK_EVERY`] check: marks the mailboxes
+    /// whose lineage has a pending entry this process never heard of (a
+    /// wake-up lost with the subscription), so their consumer asks Redis.
+    async fn check_handed(&self) {
+        let mailboxes: Vec<Arc<Mailbox>> = super::lock(&self.mailboxes)
+            .values()
+            .flat_map(|of_key| of_key.values().cloned())
+            .collect();
+        if mailboxes.is_empty() {
+            return;
+        }
+        let Ok(mut connection) = self.connection().await else {
+            return;
+        };
+        for batch in mailboxes.chunks(CHECK_BATCH) {
+            let mut invocation = self.scripts.check_handed.prepare_invoke();
+            for mailbox in batch {
+                let heard = super::lock(&mailbox.state).heard;
+                invocation.key(&mailbox.pending).arg(heard);
+            }
+            match invocation.invoke_async::<Vec<usize>>(&mut connection).await {
+                Ok(found) => {
+                    for index in found {
+                        if let Some(mailbox) = index.checked_sub(1).and_then(|i| batch.get(i)) {
+                            super::lock(&mailbox.state).gap = true;
+                            mailbox.own.notify_one();
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the hand-off check failed; retried at the next round");
+                    return;
+                }
+            }
         }
     }
 
@@ -577,6 +847,7 @@ impl RedisBackend {
                     for ((key, _), result) in batch.iter().zip(results) {
                         if result < 0 {
                             // Its next take is refused and the stream ends.
+                            self.mark_gaps(Some(key));
                             self.wakers.wake_waiters(key);
                         }
                     }
@@ -605,12 +876,14 @@ impl RedisBackend {
                 Ok(found) => {
                     for index in found {
                         if let Some(key) = index.checked_sub(1).and_then(|i| batch.get(i)) {
+                            self.mark_gaps(Some(key));
                             self.wakers.wake_waiters(key);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::debug!(%error, "the key-queue check failed; consumers re-check on their own");
+                    self.mark_gaps(None);
                     self.wakers.wake_all();
                     return;
                 }
@@ -635,6 +908,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
     let mut renew = tokio::time::interval(backend.renew_every());
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rounds: u64 = 0;
+    let mut checks: u64 = 0;
     'connect: loop {
         let connected =
             tokio::time::timeout(CONNECT_TIMEOUT, backend.client.get_async_pubsub()).await;
@@ -670,6 +944,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
             }
         }
         backoff = Duration::from_millis(100);
+        backend.mark_gaps(None);
         wakers.wake_all();
         loop {
             tokio::select! {
@@ -681,6 +956,7 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                             let subscribed = sink.subscribe(&channel).await;
                             // A send between the consumer's first take and
                             // this subscription was not heard: look again.
+                            backend.mark_gaps(Some(key));
                             wakers.wake_waiters(key);
                             subscribed
                         }
@@ -695,7 +971,18 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                 message = messages.next() => match message {
                     Some(message) => {
                         if let Some(key) = watched.get(message.get_channel_name()) {
-                            wakers.wake(key);
+                            let payload = message.get_payload_bytes();
+                            if let Some(connection) = fence(payload) {
+                                backend.fenced(key, connection);
+                            } else if let Some((connection, handed)) = hand_off(payload) {
+                                backend.handed(key, connection, handed);
+                            } else {
+                                // Messages wait in the ready list: whichever
+                                // consumer is woken must ask Redis, whatever
+                                // its mailbox holds.
+                                backend.mark_gaps_quietly(key);
+                                wakers.wake(key);
+                            }
                         }
                     }
                     None => {
@@ -705,8 +992,15 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
                 },
                 _ = check.tick() => {
                     let keys: Vec<String> = watched.values().cloned().collect();
+                    checks += 1;
                     if !keys.is_empty() {
                         backend.check(&keys).await;
+                        // A command per connection: once a minute only (a
+                        // lost subscription is noticed, and its gap marked,
+                        // at once; this is the safety net behind that).
+                        if checks % CHECK_HANDED_ROUNDS == 0 {
+                            backend.check_handed().await;
+                        }
                     }
                 }
                 _ = renew.tick() => {
@@ -718,6 +1012,49 @@ async fn subscribe(backend: Arc<RedisBackend>, mut changes: mpsc::UnboundedRecei
             }
         }
     }
+}
+
+/// A hand-off heard on a key's channel: `h<connection, 16 hex><seq>:<message>`
+/// (`send.lua`); `None` for a plain wake-up (`w`).
+fn hand_off(payload: &[u8]) -> Option<(u64, Handed)> {
+    let rest = payload.strip_prefix(b"h")?;
+    let connection = u64::from_str_radix(std::str::from_utf8(rest.get(..16)?).ok()?, 16).ok()?;
+    let rest = &rest[16..];
+    let colon = rest.iter().position(|&b| b == b':')?;
+    let seq = std::str::from_utf8(&rest[..colon]).ok()?.parse().ok()?;
+    let message = std::str::from_utf8(&rest[colon + 1..]).ok()?;
+    Some((
+        connection,
+        Handed {
+            seq,
+            message: message.into(),
+        },
+    ))
+}
+
+/// A fence heard on a key's channel: `f<connection, 16 hex>` (`open.lua`).
+fn fence(payload: &[u8]) -> Option<u64> {
+    let hex = std::str::from_utf8(payload.strip_prefix(b"f")?).ok()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Up to `batch` of a mailbox's hand-offs, from its head.
+fn from_mailbox(mailbox: &mut VecDeque<Handed>, batch: Batch) -> Vec<Handed> {
+    let mut handed = Vec::new();
+    let mut bytes = 0;
+    while handed.len() < batch.max_messages.max(1) && (handed.is_empty() || bytes < batch.max_bytes)
+    {
+        let Some(next) = mailbox.pop_front() else {
+            break;
+        };
+        bytes += next.message.len();
+        let end = *next.message == *batch.end;
+        handed.push(next);
+        if end {
+            break;
+        }
+    }
+    handed
 }
 
 /// Keeps the channel -> key map of the subscription task.
@@ -738,6 +1075,7 @@ struct Scripts {
     take: redis::Script,
     renew_all: redis::Script,
     check: redis::Script,
+    check_handed: redis::Script,
     release: redis::Script,
 }
 
@@ -753,6 +1091,9 @@ struct QueueKeys {
     /// The channel a send publishes on, so only processes with a consumer
     /// of this key hear of it.
     wake: String,
+    /// Connections that found nothing to take, and how many messages a
+    /// send may hand each directly.
+    waiting: String,
     /// `pending:<lineage>` follows.
     base: String,
 }
@@ -779,6 +1120,7 @@ impl QueueKeys {
             gone: format!("{base}gone"),
             bytes: format!("{base}bytes"),
             wake: format!("{base}wake"),
+            waiting: format!("{base}waiting"),
             base,
         }
     }
@@ -1131,6 +1473,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_message_handed_to_a_waiting_connection_is_pending_for_its_lineage() {
+        let backend = backend().await;
+        let key = unique("hand-off");
+        let opened = backend.open(&key, None, LIMITS).await.unwrap();
+        // Registered for hand-offs, but this process hears nothing of them
+        // (no subscription runs here): a lost wake-up.
+        let _held = backend.hold(&key, opened.lease, Default::default());
+        assert_eq!(
+            backend.take(&key, opened.lease, at(0), ONE).await.unwrap(),
+            Taken::Empty
+        );
+        let mut connection = backend.send_connection().await.unwrap();
+        let names = QueueKeys::new(&key);
+        let handed = backend
+            .send_once(
+                &mut connection,
+                &key,
+                &names,
+                &names.sent("h-1"),
+                "a",
+                LIMITS,
+            )
+            .await
+            .unwrap();
+        assert_eq!(handed, 3, "handed to the waiting connection");
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 0);
+        // Nobody else takes it.
+        let other = backend.open(&key, None, LIMITS).await.unwrap();
+        assert_eq!(
+            backend.take(&key, other.lease, at(0), ONE).await.unwrap(),
+            Taken::Empty
+        );
+        // Its own next take finds it, pending, though the wake-up was lost.
+        let not_replaying = Position {
+            after: 0,
+            replay: false,
+        };
+        let taken = backend
+            .take(&key, opened.lease, not_replaying, ONE)
+            .await
+            .unwrap();
+        assert_eq!(taken.first(), Some((1, "a".to_owned())));
+        // `[DONE]` ends the hand-offs: what follows waits in the queue.
+        for (n, m) in ["[DONE]", "b"].into_iter().enumerate() {
+            let sent = names.sent(&format!("h-{}", n + 2));
+            backend
+                .send_once(&mut connection, &key, &names, &sent, m, LIMITS)
+                .await
+                .unwrap();
+        }
+        assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
     async fn a_send_retried_under_its_identity_is_queued_once() {
         let backend = backend().await;
         let key = unique("send-twice");
@@ -1220,7 +1616,7 @@ mod tests {
         // race the check below that a renewal alone wakes nobody.
         let _ = backend.subscribed.set(());
         let first = backend.open(&key, None, LIMITS).await.unwrap();
-        let _first = backend.hold(&key, first.lease);
+        let _first = backend.hold(&key, first.lease, Default::default());
         let waiter = backend.watch(&key);
         let woken = Arc::clone(&waiter.notify).notified_owned();
         tokio::pin!(woken);
@@ -1237,7 +1633,7 @@ mod tests {
             seq: 0,
         };
         let second = backend.open(&key, Some(resume), LIMITS).await.unwrap();
-        let _second = backend.hold(&key, second.lease);
+        let _second = backend.hold(&key, second.lease, Default::default());
         backend.renew_all(true).await;
         tokio::time::timeout(Duration::from_secs(5), woken)
             .await
@@ -1284,7 +1680,7 @@ mod tests {
         };
         assert_eq!(message, "c");
         // The live consumer's lease, renewed by the process with the others.
-        let _held = backend.hold(&key, next.lease);
+        let _held = backend.hold(&key, next.lease, Default::default());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         let mut after = seq;

@@ -76,6 +76,8 @@ impl Wakers {
         Waiter {
             key: key.to_owned(),
             notify: Arc::clone(&entry.notify),
+            // Only Redis hands messages to one connection directly.
+            own: self.changes.as_ref().map(|_| Arc::new(Notify::new())),
             wakers: Arc::clone(self),
         }
     }
@@ -129,6 +131,11 @@ impl Wakers {
 pub(crate) struct Waiter {
     key: String,
     pub(crate) notify: Arc<Notify>,
+    /// This consumer's own wake-up: messages handed to its connection
+    /// alone (Redis hand-offs), so no other consumer of the key takes it.
+    /// A wake-up with nobody waiting is kept for its next wait. `None` in
+    /// process, where there are none.
+    pub(crate) own: Option<Arc<Notify>>,
     wakers: Arc<Wakers>,
 }
 

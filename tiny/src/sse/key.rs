@@ -11,12 +11,12 @@
 //! lineage was handed after it, and goes on with new messages. A cursor
 //! that cannot be honoured opens the stream with `event: resync` instead.
 //!
-//! A consumer takes every message there, up to a batch, written as one
-//! frame buffer; when there is nothing, it
-//! waits for a wake-up (each `send_key` wakes one waiting consumer of its
-//! key) or, as a fallback, its poll period (in process; on Redis one
-//! batched check per process stands in for it, so an idle stream sends
-//! Redis nothing of its own).
+//! A consumer takes (every message there, up to a batch, written as one
+//! frame buffer); when there is nothing, it waits for a wake-up (each
+//! `send_key` wakes one waiting consumer of its key, or on Redis hands the
+//! message to one waiting connection and wakes that one) or, as a fallback,
+//! its poll period (in process; on Redis one batched check per process
+//! stands in for it, so an idle stream sends Redis nothing of its own).
 //! The registration for the wake-up is armed *before* each take, so a
 //! message sent between a take that found nothing and the wait still wakes
 //! it, and dropped once a take found a message, so a consumer busy writing
@@ -88,7 +88,7 @@ pub(crate) async fn stream(key: String, every: Duration) -> Result<EventStream> 
     // In process a waiting connection takes (and so renews its lease) at
     // least as often as a lease must be renewed; on Redis its process
     // renews it, with every other, and it waits for wake-ups only.
-    let held = cache.hold(&key, opened.lease);
+    let held = cache.hold(&key, opened.lease, &waiter);
     let renewal = match held {
         Held::ByConsumer => Some(cache.lease_renewal()),
         #[cfg(feature = "redis")]
@@ -196,6 +196,12 @@ impl Consumer {
         let mut pause = Duration::from_millis(10);
         loop {
             if self.wait {
+                let own = async {
+                    match &self.waiter.own {
+                        Some(own) => own.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let recheck = async {
                     match (&mut self.recheck, self.every) {
                         (Some(sleep), Some(every)) => {
@@ -207,6 +213,7 @@ impl Consumer {
                 };
                 tokio::select! {
                     () = self.armed.as_mut() => {}
+                    () = own => {}
                     () = recheck => {}
                 }
             }

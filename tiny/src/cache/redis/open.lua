@@ -24,6 +24,14 @@ if ARGV[8] ~= '' then
     redis.call('ZREMRANGEBYSCORE', own, 1, ARGV[11])
   end
 end
+-- The lineage's older connection, if it has one, takes nothing more: it is
+-- no longer handed messages, and its process is told, so its stream ends.
+local previous = redis.call('HGET', lineages, lineage)
+if previous and previous ~= '' and previous ~= 'done' and previous ~= ARGV[7] then
+  local base = string.sub(pending_prefix, 1, -9)
+  redis.call('ZREM', base .. 'waiting', lineage .. ':' .. previous)
+  redis.call('PUBLISH', base .. 'wake', 'f' .. previous)
+end
 redis.call('HSET', lineages, lineage, ARGV[7])
 redis.call('ZADD', seen, clock(), lineage)
 redis.call('ZADD', own, 0, '0::')

@@ -85,22 +85,13 @@ local function reclaim(now)
     redis.call('ZREM', seen, lineage)
   end
   table.sort(back, function(x, y) return x[1] < y[1] end)
-  if #back > 0 then
-    local before = redis.call('LLEN', ready)
-    local back_bytes = 0
-    for i = #back, 1, -1 do
-      redis.call('LPUSH', ready, back[i][2])
-      back_bytes = back_bytes + string.len(back[i][2])
-    end
-    -- The byte count exists only for two messages or more (send.lua).
-    if before >= 2 then
-      redis.call('INCRBY', bytes, back_bytes)
-    elseif before + #back >= 2 then
-      if before == 1 then
-        back_bytes = back_bytes + string.len(redis.call('LINDEX', ready, -1))
-      end
-      redis.call('SET', bytes, back_bytes)
-    end
+  local back_bytes = 0
+  for i = #back, 1, -1 do
+    redis.call('LPUSH', ready, back[i][2])
+    back_bytes = back_bytes + string.len(back[i][2])
+  end
+  if back_bytes > 0 then
+    redis.call('INCRBY', bytes, back_bytes)
   end
   redis.call('ZREMRANGEBYSCORE', gone, '-inf', now - ttl)
   local excess = redis.call('ZCARD', gone) - 10000

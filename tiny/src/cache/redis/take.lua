@@ -1,22 +1,33 @@
--- take, the most frequent consumer script: no helper functions, four
+-- take, the most frequent consumer script: no helper functions, five
 -- commands when messages are there, however many. KEYS: the key's meta
 -- hash, ready list, lineage hash, the lineage's pending zset (its expiry is
--- kept by open and renew), the ready list's byte count (see send.lua: it
--- exists only while the list holds two messages or more). ARGV: lineage,
+-- kept by open and renew), the ready list's byte count, the waiting zset
+-- (see send.lua). ARGV: lineage,
 -- connection token, after, '1' to look for pending entries after `after`
 -- first (after a reconnect or a lost answer), the taking process's time in
 -- ms (for aging, minutes later), the most messages to take, the bytes past
 -- which no further one is added, the message that ends a stream (nothing
--- after it is taken with it).
+-- after it is taken with it), and how many messages sends may hand the
+-- connection directly once nothing more is there (0: none).
 -- Returns {status, more, {seq, message, ...}}: status -1 when the
 -- connection is not its lineage's current one, 0 nothing to take, 1 new
 -- messages, 2 pending ones (more: 1 when another take would find one at
--- once).
+-- once; when 0 the connection is parked in the waiting zset with that
+-- many hand-offs).
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return { -1, 0, {} }
 end
 local max, max_bytes, last = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local out, n, bytes = {}, 0, 0
+-- Never parked after the end of a stream: nothing sent after `[DONE]` may
+-- be handed to a connection that will not write it.
+local function park(status, more)
+  if more == 0 and ARGV[9] ~= '0' and out[#out] ~= last then
+    redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ':' .. ARGV[2])
+    redis.call('PEXPIRE', KEYS[6], 60000)
+  end
+  return { status, more, out }
+end
 if ARGV[4] == '1' then
   local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', 0, max + 1)
   if #found > 0 then
@@ -31,13 +42,13 @@ if ARGV[4] == '1' then
       bytes = bytes + string.len(message)
       if message == last or bytes >= max_bytes then break end
     end
-    local more = (#found > n or redis.call('EXISTS', KEYS[2]) == 1) and 1 or 0
-    return { 2, more, out }
+    local more = (#found > n or redis.call('LLEN', KEYS[2]) > 0) and 1 or 0
+    return park(2, more)
   end
 end
 local popped = redis.call('LPOP', KEYS[2], max)
 if not popped then
-  return { 0, 0, {} }
+  return park(0, 0)
 end
 for i = 1, #popped do
   n = i
@@ -45,21 +56,10 @@ for i = 1, #popped do
   if popped[i] == last or bytes >= max_bytes then break end
 end
 -- What the batch leaves goes back to the head, in order.
-if n < #popped then
-  local back = {}
-  for i = #popped, n + 1, -1 do
-    back[#back + 1] = popped[i]
-  end
-  redis.call('LPUSH', KEYS[2], unpack(back))
+for i = #popped, n + 1, -1 do
+  redis.call('LPUSH', KEYS[2], popped[i])
 end
--- How many are left: all of them were popped unless the pop was full.
-local left = #popped - n
-if #popped == max then
-  left = redis.call('LLEN', KEYS[2])
-end
-if left >= 2 then
-  redis.call('DECRBY', KEYS[5], bytes)
-elseif n + left >= 2 then
+if redis.call('DECRBY', KEYS[5], bytes) <= 0 then
   redis.call('DEL', KEYS[5])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
@@ -72,4 +72,5 @@ for i = 1, n do
   out[#out + 1] = popped[i]
 end
 redis.call('ZADD', KEYS[4], unpack(entries))
-return { 1, left > 0 and 1 or 0, out }
+local more = (n < #popped or (#popped == max and redis.call('LLEN', KEYS[2]) > 0)) and 1 or 0
+return park(1, more)
