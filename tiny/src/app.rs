@@ -785,7 +785,7 @@ fn serve_plain(
     watcher: Watcher,
     token: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static {
-    sniff(io, token)
+    protocol_of(io, token)
         .then(move |sniffed| {
             OptionFuture::from(sniffed.map(|(protocol, io)| {
                 let io = TokioIo::new(io);
@@ -813,7 +813,7 @@ fn serve_plain(
 // A block, not an `async fn`: an `async fn` keeps room for its arguments
 // and for their moved copies, the socket twice (72 B more in every task).
 #[allow(clippy::manual_async_fn)]
-fn sniff(
+fn protocol_of(
     io: TimedWrites<TcpStream>,
     token: CancellationToken,
 ) -> impl Future<Output = Option<(Protocol, TimedWrites<TcpStream>)>> {
