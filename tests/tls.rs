@@ -1,6 +1,7 @@
 //! HTTPS and HTTP/2 over real sockets: curl and an HTTP/2 client against the
 //! heartbeat example run with `TINY_TLS_CERT`/`TINY_TLS_KEY` as a user runs
-//! it, and an in-process app for what a stream promises over HTTP/2.
+//! it, and an in-process app for what a stream promises over HTTP/2, over
+//! TLS and in cleartext with prior knowledge (h2c) on the plain port.
 //! Certificates are self-signed, made fresh by each test.
 
 #[path = "support/instances.rs"]
@@ -21,7 +22,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use instances::Instance;
 use support::{DEADLINE, Parser, ServerEvent, TestServer, eventually};
 use tiny::prelude::*;
-use tokio::io::{AsyncBufReadExt as _, BufReader as AsyncBufReader};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader as AsyncBufReader,
+};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
@@ -98,9 +101,12 @@ fn connector(roots: &[&CertificateDer<'static>], alpn: &[u8]) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// One HTTP/2 connection over TLS: requests are streams on it.
+/// One HTTP/2 connection, over TLS or in cleartext: requests are streams
+/// on it.
 struct H2 {
     send: SendRequest<String>,
+    /// What request URIs start with: `https://localhost`, `http://ADDR`.
+    origin: String,
     /// Ends when the connection does: `Ok` after a GOAWAY and a clean drain.
     connection: JoinHandle<hyper::Result<()>>,
 }
@@ -123,13 +129,29 @@ impl H2 {
                 .expect("HTTP/2 handshake");
         Self {
             send,
+            origin: "https://localhost".to_owned(),
+            connection: tokio::spawn(connection),
+        }
+    }
+
+    /// HTTP/2 in cleartext with prior knowledge (h2c): the connection opens
+    /// with the HTTP/2 preface, with no TLS and no upgrade.
+    async fn prior_knowledge(addr: SocketAddr) -> Self {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let (send, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .expect("HTTP/2 handshake");
+        Self {
+            send,
+            origin: format!("http://{addr}"),
             connection: tokio::spawn(connection),
         }
     }
 
     /// Sends `GET path` on a new stream and waits for the response head.
     fn get(&self, path: &str) -> impl Future<Output = hyper::Response<Incoming>> + use<> {
-        let request = hyper::Request::get(format!("https://localhost{path}"))
+        let request = hyper::Request::get(format!("{}{path}", self.origin))
             .header("accept", "text/event-stream")
             .body(String::new())
             .unwrap();
@@ -683,4 +705,104 @@ async fn an_h2_peer_gone_silent_is_found_by_ping_and_its_streams_end() {
     .await;
     drop(quiet);
     server.shutdown().await.unwrap();
+}
+
+/// What an HTTP/2 client sends first (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads a countdown stream to its end: its frames' data, and whether it
+/// ended cleanly.
+async fn countdown_over_h2(h2: &H2) -> (Vec<String>, bool) {
+    let response = h2.get("/countdown").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut events = H2Events::new(response);
+    let mut data = Vec::new();
+    while let Some(event) = events.next().await {
+        data.push(event.data);
+    }
+    (data, events.ended == Some(true))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_carries_several_streams_on_one_connection() {
+    let app = tiny::App::empty().mount::<Countdown>().mount::<Quiet>();
+    let server = TestServer::start(app).await;
+    let h2 = H2::prior_knowledge(server.addr).await;
+
+    // Four streams open at once on the one connection, each with its frames.
+    let mut quiet = Vec::new();
+    for _ in 0..4 {
+        let response = h2.get("/quiet").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        quiet.push(H2Events::new(response));
+    }
+    for (i, events) in quiet.iter_mut().enumerate() {
+        let event = events.next().await.expect("a frame");
+        assert_eq!(event.data, "hello", "stream {i}");
+    }
+    eventually("four streams open", || tiny::sse::live_streams() == 4).await;
+    // And streams that end, beside them.
+    let countdowns = futures_util::future::join_all((0..3).map(|_| countdown_over_h2(&h2))).await;
+    for (data, clean) in countdowns {
+        assert_eq!(data, ["1", "0", "[DONE]"]);
+        assert!(clean, "[DONE] ends the stream cleanly");
+    }
+
+    // HTTP/1.1 on the same port, as before.
+    let mut events = server.events("/countdown").await;
+    let data: Vec<_> = events
+        .until_end()
+        .await
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(data, ["1", "0", "[DONE]"]);
+    let page = support::client()
+        .get(server.url("/nowhere"))
+        .send()
+        .await
+        .expect("an HTTP/1.1 response");
+    assert_eq!(page.version(), reqwest::Version::HTTP_11);
+    assert_eq!(page.status(), 404);
+
+    drop(quiet);
+    server.shutdown().await.unwrap();
+    let closed = tokio::time::timeout(DEADLINE, h2.connection)
+        .await
+        .expect("the h2c connection did not close on shutdown")
+        .expect("the connection task");
+    assert!(closed.is_ok(), "the connection ended with {closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_partial_preface_holds_up_no_one_and_shutdown_closes_it() {
+    // A drain deadline past the test's: only the shutdown itself can end
+    // the stalled connection in time (its header timeout is 30 s).
+    let app = tiny::App::empty()
+        .mount::<Countdown>()
+        .shutdown_timeout(Duration::from_secs(120));
+    let server = TestServer::start(app).await;
+    let mut stalled = TcpStream::connect(server.addr).await.expect("connect");
+    stalled.write_all(&PREFACE[..10]).await.unwrap();
+    let mut silent = TcpStream::connect(server.addr).await.expect("connect");
+
+    // Meanwhile others are served, over both protocols.
+    let h2 = H2::prior_knowledge(server.addr).await;
+    let (data, _) = countdown_over_h2(&h2).await;
+    assert_eq!(data, ["1", "0", "[DONE]"]);
+    let mut events = server.events("/countdown").await;
+    assert_eq!(events.until_end().await.len(), 3);
+
+    // Fails past the deadline if the two unsent requests kept it waiting.
+    server.shutdown().await.unwrap();
+    for (name, client) in [("stalled", &mut stalled), ("silent", &mut silent)] {
+        let mut buf = [0; 64];
+        // A close with the preface's start unread is a reset, not a FIN.
+        let read = tokio::time::timeout(DEADLINE, client.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("the {name} connection is still open"));
+        assert!(matches!(read, Ok(0) | Err(_)), "{name}: {read:?}");
+    }
 }

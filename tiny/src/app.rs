@@ -18,15 +18,17 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::Uri;
+use axum::middleware::AddExtension;
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, Route, any};
 use axum::{Extension, Router};
 use futures_util::FutureExt as _;
+use futures_util::future::{Either, OptionFuture};
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
@@ -35,6 +37,7 @@ use tower_service::Service;
 use crate::connection::{self, Reserve, TimedWrites};
 use crate::controller::{Controller, Serving, dispatch};
 use crate::cors::Cors;
+use crate::h2c::{self, Protocol};
 use crate::limits::{Configured, DEFAULT_HEADER_TIMEOUT, Limits, MAX_HEAD_BYTES};
 use crate::sse::{StreamCaps, StreamDefaults};
 use crate::tls::{self, Tls};
@@ -598,20 +601,23 @@ impl App {
     /// default), after which the remaining connections are closed.
     /// [`App::serve`] is this with `TINY_ADDR` and the process signals.
     ///
-    /// Connections are served by hyper's HTTP/1.1 connection builder rather
-    /// than `axum::serve`, for control over what an open stream costs: no
-    /// protocol sniffing or upgrade machinery per connection (see
-    /// BENCHMARKS.md for the figures), request heads up to
-    /// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) (431 past it) read within
-    /// 30 s, TCP keepalive, and the write timeout. Protocol upgrades
-    /// (WebSockets) are not served; nest [`App::router`] in your own server
-    /// for those.
+    /// Connections are served by hyper's HTTP/1.1 and HTTP/2 connection
+    /// builders rather than `axum::serve`, for control over what an open
+    /// stream costs: no upgrade machinery and no buffer or wrapper for
+    /// protocol detection per connection (see BENCHMARKS.md for the
+    /// figures), request heads up to [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES)
+    /// (431 past it) read within 30 s, TCP keepalive, and the write timeout.
+    /// Protocol upgrades (WebSockets) are not served; nest [`App::router`]
+    /// in your own server for those.
     ///
-    /// With [`App::tls`] (or `TINY_TLS_CERT`), connections are TLS and the
-    /// protocol is the one ALPN chose: HTTP/2 for `h2`, with PING keep-alive
-    /// and at most [`App::h2_max_streams`] streams each, else HTTP/1.1 as
-    /// above. On shutdown HTTP/2 connections are sent GOAWAY. The plain
-    /// port speaks HTTP/1.1 only (no cleartext h2c).
+    /// On the plain port a connection that opens with the HTTP/2 preface
+    /// (prior knowledge, as a proxy configured for h2c or `curl
+    /// --http2-prior-knowledge` sends it) is served HTTP/2, any other
+    /// HTTP/1.1; a client that sends nothing is closed after 30 s. With
+    /// [`App::tls`] (or `TINY_TLS_CERT`), connections are TLS and the
+    /// protocol is the one ALPN chose: HTTP/2 for `h2`, else HTTP/1.1. HTTP/2
+    /// connections PING their peer and carry at most [`App::h2_max_streams`]
+    /// streams each, and on shutdown they are sent GOAWAY.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -702,16 +708,8 @@ impl App {
             let service = Extension(ConnectInfo(peer)).layer(router.clone());
             let service = TowerToHyperService::new(service);
             let Some(tls) = &tls else {
-                let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-                // A combinator, not an `async` block: a block awaiting the
-                // connection it captured keeps room for it twice in the
-                // task, which an open stream holds for its whole life
-                // (1.9 KB instead of 1 KB).
-                connections.spawn(connection.map(|served| {
-                    if let Err(error) = served {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                }));
+                let (h1, h2, watcher) = (http.clone(), h2.clone(), graceful.watcher());
+                connections.spawn(serve_plain(io, service, h1, h2, watcher, token.clone()));
                 continue;
             };
             // The handshake runs in the connection's task, never in the
@@ -765,6 +763,77 @@ impl App {
         }
         while connections.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// What serves each connection: the app's router, with the client's address.
+type ConnectionService = TowerToHyperService<AddExtension<Router, ConnectInfo<SocketAddr>>>;
+
+/// Serves a plain-port connection: HTTP/2 when it opens with the preface
+/// (prior knowledge, h2c), else HTTP/1.1.
+///
+/// Combinators, not an `async` block: a block awaiting the connection it
+/// made keeps room for the connection beside what it held before, in a task
+/// that an open stream holds for its whole life (1.9 KB instead of 1 KB).
+/// The HTTP/2 connection is boxed: twice the size of an HTTP/1.1 one, it
+/// would otherwise size the task of every connection.
+fn serve_plain(
+    io: TimedWrites<TcpStream>,
+    service: ConnectionService,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    watcher: Watcher,
+    token: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
+    protocol_of(io, token)
+        .then(move |sniffed| {
+            OptionFuture::from(sniffed.map(|(protocol, io)| {
+                let io = TokioIo::new(io);
+                match protocol {
+                    Protocol::Http1 => {
+                        Either::Left(watcher.watch(h1.serve_connection(io, service)))
+                    }
+                    Protocol::Http2 => {
+                        Either::Right(Box::pin(watcher.watch(h2.serve_connection(io, service))))
+                    }
+                }
+            }))
+        })
+        .map(|served| {
+            if let Some(Err(error)) = served {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        })
+}
+
+/// The protocol of a plain-port connection, from its first bytes, peeked in
+/// the connection's task, never in the accept loop, so that a slow client
+/// holds up no other. `None` to close it: the client closed, sent no request
+/// within 30 s, or the app is shutting down.
+// A block, not an `async fn`: an `async fn` keeps room for its arguments
+// and for their moved copies, the socket twice (72 B more in every task).
+#[allow(clippy::manual_async_fn)]
+fn protocol_of(
+    io: TimedWrites<TcpStream>,
+    token: CancellationToken,
+) -> impl Future<Output = Option<(Protocol, TimedWrites<TcpStream>)>> {
+    async move {
+        let sniffing = tokio::time::timeout(DEFAULT_HEADER_TIMEOUT, h2c::sniff(io.get_ref()));
+        let protocol = tokio::select! {
+            () = token.cancelled() => None,
+            sniffed = sniffing => match sniffed {
+                Ok(Ok(protocol)) => protocol,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "connection ended before its first request");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("no request within 30 s: closed");
+                    None
+                }
+            },
+        };
+        protocol.map(|protocol| (protocol, io))
     }
 }
 

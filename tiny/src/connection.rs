@@ -151,6 +151,11 @@ impl<T> TimedWrites<T> {
         }
     }
 
+    /// The connection itself, to peek at what the client sent.
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.io
+    }
+
     /// Called when a write returned `Pending`: `Ready(Err)` once the limit
     /// has passed since the first `Pending` of this stall.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {

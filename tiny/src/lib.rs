@@ -208,7 +208,8 @@
 //!   `proxy_read_timeout` above the keep-alive period (15 s), pass the
 //!   original `Host` (origins are checked against it) or list the public
 //!   origin in `TINY_CORS_ORIGINS`. Terminating TLS there with HTTP/2 lifts
-//!   the browsers' six-streams-per-host limit.
+//!   the browsers' six-streams-per-host limit; the proxy may speak HTTP/2
+//!   to tiny as well, in cleartext with prior knowledge (h2c).
 //! - **systemd or a container:** tiny ends every stream on SIGTERM and exits
 //!   0 within `TINY_SHUTDOWN_TIMEOUT` (10 s); raise the file-descriptor limit
 //!   (`LimitNOFILE=`, `--ulimit nofile=`): open streams are capped at 90 % of
@@ -249,7 +250,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `TINY_ADDR` | `127.0.0.1:8080` | the address [`App::serve`] binds |
-//! | `TINY_TLS_CERT`, `TINY_TLS_KEY` | unset: plain HTTP/1.1 | PEM paths of the certificate chain and its private key: serve HTTPS, with HTTP/2 for clients that offer it ([`App::tls`]); reloaded on SIGHUP |
+//! | `TINY_TLS_CERT`, `TINY_TLS_KEY` | unset: plain HTTP/1.1, or HTTP/2 with prior knowledge | PEM paths of the certificate chain and its private key: serve HTTPS, with HTTP/2 for clients that offer it ([`App::tls`]); reloaded on SIGHUP |
 //! | `TINY_H2_MAX_STREAMS` | 256 | streams one HTTP/2 connection may have open at once ([`App::h2_max_streams`]) |
 //! | `TINY_H2_KEEP_ALIVE` | 20 s | HTTP/2 PING interval; a PING unanswered as long closes the connection ([`App::h2_keep_alive`]) |
 //! | `TINY_CACHE_URL` | unset: in process | `redis://host:port/db` to share the cache and key queues through Redis (feature `redis`) |
@@ -275,6 +276,7 @@ mod cors;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod db;
 mod error;
+mod h2c;
 mod history;
 mod limits;
 mod metrics;
