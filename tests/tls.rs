@@ -123,28 +123,27 @@ impl H2 {
             Some(&b"h2"[..]),
             "the server chose HTTP/2"
         );
-        let (send, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .expect("HTTP/2 handshake");
-        Self {
-            send,
-            origin: "https://localhost".to_owned(),
-            connection: tokio::spawn(connection),
-        }
+        Self::handshake(tls, "https://localhost".to_owned()).await
     }
 
     /// HTTP/2 in cleartext with prior knowledge (h2c): the connection opens
     /// with the HTTP/2 preface, with no TLS and no upgrade.
     async fn prior_knowledge(addr: SocketAddr) -> Self {
         let tcp = TcpStream::connect(addr).await.expect("connect");
+        Self::handshake(tcp, format!("http://{addr}")).await
+    }
+
+    async fn handshake<I>(io: I, origin: String) -> Self
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (send, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
                 .await
                 .expect("HTTP/2 handshake");
         Self {
             send,
-            origin: format!("http://{addr}"),
+            origin,
             connection: tokio::spawn(connection),
         }
     }

@@ -733,16 +733,12 @@ impl App {
                         }
                     },
                 };
-                let negotiated_h2 = tls::negotiated_h2(stream.get_ref().1);
-                let io = TokioIo::new(stream);
-                let served = if negotiated_h2 {
-                    watcher.watch(h2.serve_connection(io, service)).await
+                let protocol = if tls::negotiated_h2(stream.get_ref().1) {
+                    Protocol::Http2
                 } else {
-                    watcher.watch(h1.serve_connection(io, service)).await
+                    Protocol::Http1
                 };
-                if let Err(error) = served {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
+                serve_as(protocol, TokioIo::new(stream), service, h1, h2, watcher).await;
             });
         }
         drop(listener);
@@ -775,8 +771,6 @@ type ConnectionService = TowerToHyperService<AddExtension<Router, ConnectInfo<So
 /// Combinators, not an `async` block: a block awaiting the connection it
 /// made keeps room for the connection beside what it held before, in a task
 /// that an open stream holds for its whole life (1.9 KB instead of 1 KB).
-/// The HTTP/2 connection is boxed: twice the size of an HTTP/1.1 one, it
-/// would otherwise size the task of every connection.
 fn serve_plain(
     io: TimedWrites<TcpStream>,
     service: ConnectionService,
@@ -788,22 +782,35 @@ fn serve_plain(
     protocol_of(io, token)
         .then(move |sniffed| {
             OptionFuture::from(sniffed.map(|(protocol, io)| {
-                let io = TokioIo::new(io);
-                match protocol {
-                    Protocol::Http1 => {
-                        Either::Left(watcher.watch(h1.serve_connection(io, service)))
-                    }
-                    Protocol::Http2 => {
-                        Either::Right(Box::pin(watcher.watch(h2.serve_connection(io, service))))
-                    }
-                }
+                serve_as(protocol, TokioIo::new(io), service, h1, h2, watcher)
             }))
         })
-        .map(|served| {
-            if let Some(Err(error)) = served {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        })
+        .map(drop)
+}
+
+/// Serves one connection in `protocol`, watched for graceful shutdown (on
+/// either port). The HTTP/2 connection is boxed: twice the size of an
+/// HTTP/1.1 one, it would otherwise size the task of every connection.
+fn serve_as<I>(
+    protocol: Protocol,
+    io: I,
+    service: ConnectionService,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    watcher: Watcher,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    match protocol {
+        Protocol::Http1 => Either::Left(watcher.watch(h1.serve_connection(io, service))),
+        Protocol::Http2 => Either::Right(Box::pin(watcher.watch(h2.serve_connection(io, service)))),
+    }
+    .map(|served| {
+        if let Err(error) = served {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    })
 }
 
 /// The protocol of a plain-port connection, from its first bytes, peeked in

@@ -264,19 +264,11 @@ impl RedisBackend {
     }
 
     async fn connection(&self) -> Result<ConnectionManager> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| connect(&self.client, &self.shown_url))
-            .await?;
-        Ok(connection.clone())
+        shared(&self.connection, &self.client, &self.shown_url).await
     }
 
     async fn send_connection(&self) -> Result<ConnectionManager> {
-        let connection = self
-            .send_connection
-            .get_or_try_init(|| connect(&self.client, &self.shown_url))
-            .await?;
-        Ok(connection.clone())
+        shared(&self.send_connection, &self.client, &self.shown_url).await
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {
@@ -1238,18 +1230,29 @@ fn escape_glob(prefix: &str) -> String {
     escaped
 }
 
-/// A multiplexed connection that reconnects by itself, with the timeouts
-/// every Redis command of tiny shares (the cache's and the topics').
-pub(crate) async fn connect(client: &redis::Client, shown_url: &str) -> Result<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(2);
-    ConnectionManager::new_with_config(client.clone(), config)
-        .await
-        .map_err(|e| {
-            Error::unavailable(format!("cannot reach Redis at {shown_url}: {e}"), 1).with_source(e)
+/// The multiplexed connection kept in `cell`, made on first use: it
+/// reconnects by itself, with the timeouts every Redis command of tiny
+/// shares (the cache's and the topics').
+pub(crate) async fn shared(
+    cell: &tokio::sync::OnceCell<ConnectionManager>,
+    client: &redis::Client,
+    shown_url: &str,
+) -> Result<ConnectionManager> {
+    let connection = cell
+        .get_or_try_init(|| async {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_number_of_retries(2);
+            ConnectionManager::new_with_config(client.clone(), config)
+                .await
+                .map_err(|e| {
+                    Error::unavailable(format!("cannot reach Redis at {shown_url}: {e}"), 1)
+                        .with_source(e)
+                })
         })
+        .await?;
+    Ok(connection.clone())
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`.

@@ -38,7 +38,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Delivery, Message, Resync};
-use crate::cache::redis::{CONNECT_TIMEOUT, connect, redact};
+use crate::cache::redis::{CONNECT_TIMEOUT, redact, shared};
 use crate::cache::token;
 use crate::history::Limits;
 use crate::{Error, Result};
@@ -166,11 +166,7 @@ impl Redis {
     }
 
     async fn connection(&self) -> Result<ConnectionManager> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| connect(&self.client, &self.shown_url))
-            .await?;
-        Ok(connection.clone())
+        shared(&self.connection, &self.client, &self.shown_url).await
     }
 
     /// Publishes a message. Not retried: an error may follow a publish that
