@@ -862,6 +862,55 @@ async fn resuming_while_notifications_keep_coming_misses_and_doubles_nothing() {
 }
 
 #[tokio::test]
+async fn pg_replays_and_resyncs_are_counted_in_the_metrics() {
+    let (_, db) = require_database!();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap();
+    drop(free);
+    let server = TestServer::start(
+        tiny::App::empty()
+            .mount::<PgChannel>()
+            .metrics(metrics_addr),
+    )
+    .await;
+    let section = unique("m");
+    let channel = format!("tiny_test_{section}");
+    let url = server.url(&format!("/pg/{section}"));
+    let mut keeper = server.events(&format!("/pg/{section}")).await;
+    for n in 1..=4 {
+        notify(&db, &channel, &n.to_string()).await;
+    }
+    let seen = messages(&mut keeper, 4).await;
+    // Back after "1": "2", "3" and "4" are replayed from the ring.
+    let mut back = resume(&url, &seen[0].id).await;
+    let replayed: Vec<String> = messages(&mut back, 3)
+        .await
+        .into_iter()
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(replayed, ["2", "3", "4"]);
+    let mut lost = resume(&url, "0000000000000000-1").await;
+    assert_eq!(lost.next().await.expect("an event").event, "resync");
+    let text = client()
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("the metrics address answers")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"tiny_events_replayed_total{mode="pg"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"tiny_resyncs_total{mode="pg"} 1"#),
+        "{text}"
+    );
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
 async fn an_unknown_or_foreign_cursor_starts_with_resync_then_goes_live() {
     let (_, db) = require_database!();
     let server = TestServer::start(tiny::App::empty().mount::<PgChannel>()).await;
