@@ -380,9 +380,7 @@ async fn two_thousand_refusals_write_little_log() {
 
 #[tokio::test]
 async fn metrics_are_served_on_their_own_address_only() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let metrics_addr = free.local_addr().unwrap();
-    drop(free);
+    let metrics_addr = support::free_addr();
     let server = TestServer::start(app().metrics(metrics_addr)).await;
     let mut stream = server.events("/flood").await;
     assert_eq!(stream.data().await.len(), 64 * 1024);
@@ -394,14 +392,7 @@ async fn metrics_are_served_on_their_own_address_only() {
         .unwrap();
     assert_eq!(refused.status(), 403);
 
-    let text = support::client()
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .expect("the metrics address answers")
-        .text()
-        .await
-        .unwrap();
+    let text = support::metrics_text(metrics_addr).await;
     assert!(
         text.contains(r#"tiny_open_streams{mode="poll",controller="Flood"} 1"#),
         "{text}"

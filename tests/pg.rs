@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use support::{DEADLINE, EventReader, TestServer, client};
+use support::{DEADLINE, EventReader, TestServer, client, free_addr, metrics_text};
 use tiny::pg::Listener;
 use tiny::prelude::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -864,9 +864,7 @@ async fn resuming_while_notifications_keep_coming_misses_and_doubles_nothing() {
 #[tokio::test]
 async fn pg_replays_and_resyncs_are_counted_in_the_metrics() {
     let (_, db) = require_database!();
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let metrics_addr = free.local_addr().unwrap();
-    drop(free);
+    let metrics_addr = free_addr();
     let server = TestServer::start(
         tiny::App::empty()
             .mount::<PgChannel>()
@@ -891,14 +889,7 @@ async fn pg_replays_and_resyncs_are_counted_in_the_metrics() {
     assert_eq!(replayed, ["2", "3", "4"]);
     let mut lost = resume(&url, "0000000000000000-1").await;
     assert_eq!(lost.next().await.expect("an event").event, "resync");
-    let text = client()
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .expect("the metrics address answers")
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(metrics_addr).await;
     assert!(
         text.contains(r#"tiny_events_replayed_total{mode="pg"} 3"#),
         "{text}"

@@ -9,7 +9,7 @@ mod support;
 use futures_util::future::join_all;
 use instances::Instance;
 use support::services::{redis_admin, redis_url, redis_url_db, unique};
-use support::{EventReader, ServerEvent, TestServer, client};
+use support::{EventReader, ServerEvent, TestServer, client, free_addr, metrics_text};
 use tiny::prelude::*;
 
 #[controller(path = "/topic")]
@@ -422,9 +422,7 @@ async fn on_redis_a_deleted_stream_is_a_new_epoch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replays_and_resyncs_are_counted_in_the_metrics() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let metrics_addr = free.local_addr().unwrap();
-    drop(free);
+    let metrics_addr = free_addr();
     let server = TestServer::start(tiny::App::empty().mount::<Topic>().metrics(metrics_addr)).await;
     let topic = unique("counted");
     let url = server.url(&format!("/topic/{topic}"));
@@ -445,14 +443,7 @@ async fn replays_and_resyncs_are_counted_in_the_metrics() {
     assert_eq!(back.data().await, "2");
     let mut lost = open(&url, Some("not-a-cursor")).await;
     assert_eq!(lost.next().await.expect("an event").event, "resync");
-    let text = client()
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .expect("the metrics address answers")
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(metrics_addr).await;
     assert!(
         text.contains(r#"tiny_events_replayed_total{mode="topic"} 2"#),
         "{text}"

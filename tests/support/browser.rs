@@ -152,10 +152,7 @@ fn truthy(value: &Value) -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    super::free_addr().port()
 }
 
 /// An example binary serving on a loopback address.

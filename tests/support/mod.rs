@@ -90,6 +90,25 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A loopback address nothing listens on (bound, then let go), for a
+/// server's separate metrics port.
+pub fn free_addr() -> SocketAddr {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    free.local_addr().expect("its address")
+}
+
+/// The metrics page served at `addr`.
+pub async fn metrics_text(addr: SocketAddr) -> String {
+    client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("the metrics address answers")
+        .text()
+        .await
+        .expect("the metrics page")
+}
+
 /// Reads events off a streaming response.
 pub struct EventReader {
     pub headers: reqwest::header::HeaderMap,

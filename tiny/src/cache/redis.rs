@@ -199,6 +199,32 @@ struct MailboxState {
     heard: u64,
 }
 
+impl MailboxState {
+    /// The head hand-off, out of the byte count.
+    fn pop(&mut self) -> Option<Handed> {
+        let head = self.handed.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(head.message.len());
+        Some(head)
+    }
+
+    fn clear(&mut self) {
+        self.handed.clear();
+        self.bytes = 0;
+    }
+
+    /// Keeps a hand-off heard, unless that would pass twice [`HAND_OFFS`]
+    /// or `max_bytes`: then the next take asks Redis, which has it pending.
+    fn keep(&mut self, handed: Handed, max_bytes: usize) {
+        let bytes = self.bytes + handed.message.len();
+        if self.handed.len() < 2 * HAND_OFFS as usize && bytes <= max_bytes {
+            self.bytes = bytes;
+            self.handed.push_back(handed);
+        } else {
+            self.gap = true;
+        }
+    }
+}
+
 /// A live connection's lease, renewed by its process until dropped, and
 /// its mailbox.
 #[derive(Debug)]
@@ -539,9 +565,7 @@ impl RedisBackend {
                 .front()
                 .is_some_and(|handed| handed.seq <= position.after)
             {
-                if let Some(written) = state.handed.pop_front() {
-                    state.bytes = state.bytes.saturating_sub(written.message.len());
-                }
+                state.pop();
             }
             if !state.gap && state.credit > HAND_OFFS / 2 && !state.handed.is_empty() {
                 let handed = from_mailbox(&mut state, batch);
@@ -556,8 +580,7 @@ impl RedisBackend {
             // Until a take says nothing more is pending (and parks), the
             // mailbox is not used: an entry of it may lie beyond pending
             // ones never heard of (a batch that was full, a lost answer).
-            state.handed.clear();
-            state.bytes = 0;
+            state.clear();
             state.gap = false;
             state.credit = 0;
         }
@@ -712,13 +735,7 @@ impl RedisBackend {
             let mut state = super::lock(&mailbox.state);
             state.credit = state.credit.saturating_sub(1);
             state.heard = state.heard.max(handed.seq);
-            let bytes = state.bytes + handed.message.len();
-            if state.handed.len() < 2 * HAND_OFFS as usize && bytes <= self.limits.max_bytes {
-                state.bytes = bytes;
-                state.handed.push_back(handed);
-            } else {
-                state.gap = true;
-            }
+            state.keep(handed, self.limits.max_bytes);
         }
         mailbox.own.notify_one();
     }
@@ -1048,11 +1065,10 @@ fn from_mailbox(mailbox: &mut MailboxState, batch: Batch) -> Vec<Handed> {
     let mut bytes = 0;
     while handed.len() < batch.max_messages.max(1) && (handed.is_empty() || bytes < batch.max_bytes)
     {
-        let Some(next) = mailbox.handed.pop_front() else {
+        let Some(next) = mailbox.pop() else {
             break;
         };
         bytes += next.message.len();
-        mailbox.bytes = mailbox.bytes.saturating_sub(next.message.len());
         let end = *next.message == *batch.end;
         handed.push(next);
         if end {
@@ -1488,6 +1504,18 @@ mod tests {
         assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
     }
 
+    /// A new connection on `key` with a mailbox, parked by a take that
+    /// finds nothing: sends now hand it their messages.
+    async fn parked(backend: &RedisBackend, key: &str, limits: QueueLimits) -> (Opened, Held) {
+        let opened = backend.open(key, None, limits).await.unwrap();
+        let held = backend.hold(key, opened.lease, Default::default());
+        assert_eq!(
+            backend.take(key, opened.lease, at(0), ONE).await.unwrap(),
+            Taken::Empty
+        );
+        (opened, held)
+    }
+
     #[tokio::test]
     async fn a_mailbox_keeps_at_most_the_byte_cap_and_the_rest_comes_from_redis() {
         let limits = QueueLimits {
@@ -1496,13 +1524,7 @@ mod tests {
         };
         let backend = backend_with(limits).await;
         let key = unique("mailbox-bytes");
-        let opened = backend.open(&key, None, limits).await.unwrap();
-        let _held = backend.hold(&key, opened.lease, Default::default());
-        // Parks the connection: sends now hand it their messages.
-        assert_eq!(
-            backend.take(&key, opened.lease, at(0), ONE).await.unwrap(),
-            Taken::Empty
-        );
+        let (opened, _held) = parked(&backend, &key, limits).await;
         let mut connection = backend.send_connection().await.unwrap();
         let names = QueueKeys::new(&key);
         for (n, m) in ["aaaa", "bbbb", "ccc"].into_iter().enumerate() {
@@ -1552,14 +1574,9 @@ mod tests {
     async fn a_message_handed_to_a_waiting_connection_is_pending_for_its_lineage() {
         let backend = backend().await;
         let key = unique("hand-off");
-        let opened = backend.open(&key, None, LIMITS).await.unwrap();
         // Registered for hand-offs, but this process hears nothing of them
         // (no subscription runs here): a lost wake-up.
-        let _held = backend.hold(&key, opened.lease, Default::default());
-        assert_eq!(
-            backend.take(&key, opened.lease, at(0), ONE).await.unwrap(),
-            Taken::Empty
-        );
+        let (opened, _held) = parked(&backend, &key, LIMITS).await;
         let mut connection = backend.send_connection().await.unwrap();
         let names = QueueKeys::new(&key);
         let handed = backend
