@@ -860,8 +860,7 @@ impl RedisBackend {
                     .arg(format!("{}pending:", names.base))
                     .arg(hex(lease.lineage.nonce))
                     .arg(hex(lease.connection))
-                    .arg(&names.wake)
-                    .arg(key);
+                    .arg(&names.wake);
             }
             match invocation.invoke_async::<Vec<i64>>(&mut connection).await {
                 Ok(results) => {
@@ -1807,6 +1806,49 @@ mod tests {
         assert_eq!(
             backend.open(&key, Some(resume), limits).await.unwrap().lost,
             Some(Lost::Trimmed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reclaim_wakes_the_key_with_a_plain_wake_up_whatever_its_name() {
+        let limits = QueueLimits {
+            retention: Duration::from_millis(200),
+            ..LIMITS
+        };
+        let backend = backend_with(limits).await;
+        // Published as it is, this name reads as a fence of a connection.
+        let key = format!("f{:x}", token::random() >> 4);
+        assert!(fence(key.as_bytes()).is_some());
+        backend.push(&key, "a".into(), limits).await.unwrap();
+        let gone = backend.open(&key, None, limits).await.unwrap();
+        assert!(
+            backend
+                .take(&key, gone.lease, at(0), ONE)
+                .await
+                .unwrap()
+                .first()
+                .is_some()
+        );
+        let next = backend.open(&key, None, limits).await.unwrap();
+        let _held = backend.hold(&key, next.lease, Default::default());
+        let mut pubsub = backend.client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe(QueueKeys::new(&key).wake).await.unwrap();
+        let mut heard = pubsub.on_message();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let payload = loop {
+            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
+            // The stale lineage's message goes back to the queue here.
+            backend.renew_all(true).await;
+            if let Ok(Some(message)) =
+                tokio::time::timeout(Duration::from_millis(50), heard.next()).await
+            {
+                break message.get_payload_bytes().to_vec();
+            }
+        };
+        assert!(
+            fence(&payload).is_none() && hand_off(&payload).is_none(),
+            "the wake-up reads as a fence or a hand-off: {}",
+            String::from_utf8_lossy(&payload)
         );
     }
 
