@@ -272,7 +272,7 @@ impl RedisBackend {
             connection: tokio::sync::OnceCell::new(),
             send_connection: tokio::sync::OnceCell::new(),
             scripts: Scripts {
-                send: redis::Script::new(SEND),
+                send: redis::Script::new(&send_script(limits)),
                 open: redis::Script::new(OPEN),
                 take: redis::Script::new(TAKE),
                 renew_all: redis::Script::new(RENEW_ALL),
@@ -411,7 +411,7 @@ impl RedisBackend {
         let mut retry = Retry::new(SEND_RETRY_FOR);
         let outcome = loop {
             let attempt = self
-                .send_once(&mut connection, key, &names, &sent, &message, limits)
+                .send_once(&mut connection, &names, &sent, &message)
                 .await;
             match attempt {
                 Err(error) if retry.again(&error).await => {}
@@ -449,29 +449,19 @@ impl RedisBackend {
     async fn send_once(
         &self,
         connection: &mut ConnectionManager,
-        key: &str,
         names: &QueueKeys,
         sent: &str,
         message: &str,
-        limits: QueueLimits,
     ) -> redis::RedisResult<i64> {
         let mut invocation = self.scripts.send.key(&names.ready);
         invocation
             .key(sent)
             .key(&names.bytes)
-            .key(&names.waiting)
-            .key(&names.lineages)
+            .key(&names.parked)
+            .key(&names.credit)
             .key(&names.meta)
             .arg(message)
-            .arg(millis(limits.ttl))
-            .arg(millis(IDENTITY_HORIZON))
-            .arg(limits.max_len)
-            .arg(&names.wake)
-            .arg(key)
-            .arg(limits.max_bytes)
-            .arg(format!("{}pending:", names.base))
-            .arg(unix_millis())
-            .arg(END);
+            .arg(unix_millis());
         invocation.invoke_async(connection).await
     }
 
@@ -593,7 +583,8 @@ impl RedisBackend {
             .key(&names.lineages)
             .key(names.pending(lease.lineage.nonce))
             .key(&names.bytes)
-            .key(&names.waiting)
+            .key(&names.parked)
+            .key(&names.credit)
             .arg(hex(lease.lineage.nonce))
             .arg(hex(lease.connection))
             .arg(position.after)
@@ -1111,9 +1102,11 @@ struct QueueKeys {
     /// The channel a send publishes on, so only processes with a consumer
     /// of this key hear of it.
     wake: String,
-    /// Connections that found nothing to take, and how many messages a
-    /// send may hand each directly.
-    waiting: String,
+    /// Connections that found nothing to take, in turn (a list a send
+    /// rotates), and how many messages a send may hand each directly (a
+    /// hash).
+    parked: String,
+    credit: String,
     /// `pending:<lineage>` follows.
     base: String,
 }
@@ -1140,7 +1133,8 @@ impl QueueKeys {
             gone: format!("{base}gone"),
             bytes: format!("{base}bytes"),
             wake: format!("{base}wake"),
-            waiting: format!("{base}waiting"),
+            parked: format!("{base}parked"),
+            credit: format!("{base}credit"),
             base,
         }
     }
@@ -1209,6 +1203,20 @@ impl Retry {
         self.pause = (self.pause * 2).min(Duration::from_millis(500));
         true
     }
+}
+
+/// `send.lua` after the line that gives it the constants it would
+/// otherwise be passed on every call, so a send carries only its keys,
+/// message and time. The ones it hands to Redis are strings already.
+fn send_script(limits: QueueLimits) -> String {
+    format!(
+        "local HORIZON, TTL, MAX_LEN, MAX_BYTES, DONE = '{}', '{}', {}, {}, '{}'\n{SEND}",
+        millis(IDENTITY_HORIZON),
+        millis(limits.ttl),
+        limits.max_len,
+        limits.max_bytes,
+        END
+    )
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -1529,7 +1537,7 @@ mod tests {
         for (n, m) in ["aaaa", "bbbb", "ccc"].into_iter().enumerate() {
             let sent = names.sent(&format!("m-{n}"));
             let handed = backend
-                .send_once(&mut connection, &key, &names, &sent, m, limits)
+                .send_once(&mut connection, &names, &sent, m)
                 .await
                 .unwrap();
             assert_eq!(handed, 3, "handed to the waiting connection");
@@ -1579,14 +1587,7 @@ mod tests {
         let mut connection = backend.send_connection().await.unwrap();
         let names = QueueKeys::new(&key);
         let handed = backend
-            .send_once(
-                &mut connection,
-                &key,
-                &names,
-                &names.sent("h-1"),
-                "a",
-                LIMITS,
-            )
+            .send_once(&mut connection, &names, &names.sent("h-1"), "a")
             .await
             .unwrap();
         assert_eq!(handed, 3, "handed to the waiting connection");
@@ -1611,11 +1612,145 @@ mod tests {
         for (n, m) in ["[DONE]", "b"].into_iter().enumerate() {
             let sent = names.sent(&format!("h-{}", n + 2));
             backend
-                .send_once(&mut connection, &key, &names, &sent, m, LIMITS)
+                .send_once(&mut connection, &names, &sent, m)
                 .await
                 .unwrap();
         }
         assert_eq!(backend.queue_len(&key).await.unwrap(), 1);
+    }
+
+    const TEN: Batch = Batch {
+        max_messages: 10,
+        max_bytes: 1024,
+        end: "[DONE]",
+    };
+
+    /// One run of the send script, as `push` makes it.
+    async fn send(backend: &RedisBackend, key: &str, message: &str) -> i64 {
+        let mut connection = backend.send_connection().await.unwrap();
+        let names = QueueKeys::new(key);
+        let sent = names.sent(&format!("{:016x}", token::random()));
+        backend
+            .send_once(&mut connection, &names, &sent, message)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_parked_connections_of_a_key_take_turns() {
+        let backend = backend().await;
+        let key = unique("turns");
+        let (first, _a) = parked(&backend, &key, LIMITS).await;
+        let (second, _b) = parked(&backend, &key, LIMITS).await;
+        for m in ["m0", "m1", "m2", "m3"] {
+            assert_eq!(send(&backend, &key, m).await, 3, "{m} handed off");
+        }
+        // No subscription runs here: each asks Redis for what it was handed.
+        let one = backend.take(&key, first.lease, at(0), TEN).await.unwrap();
+        let other = backend.take(&key, second.lease, at(0), TEN).await.unwrap();
+        assert_eq!(texts(&one), ["m0", "m2"]);
+        assert_eq!(texts(&other), ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_reclaim_unparks_the_dead_connection_and_keeps_the_order() {
+        let limits = QueueLimits {
+            retention: Duration::from_millis(200),
+            ..LIMITS
+        };
+        let backend = backend_with(limits).await;
+        let key = unique("reclaim-parked");
+        backend.push(&key, "a".into(), limits).await.unwrap();
+        // Takes "a" and parks; then its process dies (no release, no renewal).
+        let gone = backend.open(&key, None, limits).await.unwrap();
+        let held = backend.hold(&key, gone.lease, Default::default());
+        let taken = backend.take(&key, gone.lease, at(0), TEN).await.unwrap();
+        assert_eq!(texts(&taken), ["a"]);
+        drop(held);
+        let (next, _held) = parked(&backend, &key, limits).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while backend.queue_len(&key).await.unwrap() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
+            backend.renew_all(true).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // "a" is back at the head: "b" queues behind it, handed to nobody.
+        assert_eq!(send(&backend, &key, "b").await, 1, "queued, not handed off");
+        let taken = backend.take(&key, next.lease, at(0), TEN).await.unwrap();
+        assert_eq!(texts(&taken), ["a", "b"]);
+        // Parked again by that take, and the dead connection no longer is.
+        for m in ["c", "d"] {
+            assert_eq!(send(&backend, &key, m).await, 3, "{m} handed off");
+        }
+        let after = last_seq(&taken);
+        let taken = backend
+            .take(&key, next.lease, at(after), TEN)
+            .await
+            .unwrap();
+        assert_eq!(texts(&taken), ["c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn a_dead_connection_with_nothing_pending_is_unparked_by_the_reclaim() {
+        let limits = QueueLimits {
+            retention: Duration::from_millis(200),
+            ..LIMITS
+        };
+        let backend = backend_with(limits).await;
+        let key = unique("reclaim-idle");
+        let (gone, held) = parked(&backend, &key, limits).await;
+        drop(held);
+        let (next, _held) = parked(&backend, &key, limits).await;
+        let names = QueueKeys::new(&key);
+        let mut connection = backend.connection().await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let known: bool = connection
+                .hexists(&names.lineages, hex(gone.lease.lineage.nonce))
+                .await
+                .unwrap();
+            if !known {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
+            backend.renew_all(true).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Both go to the live connection, none to the dead one's turn.
+        for m in ["c", "d"] {
+            assert_eq!(send(&backend, &key, m).await, 3, "{m} handed off");
+        }
+        let taken = backend.take(&key, next.lease, at(0), TEN).await.unwrap();
+        assert_eq!(texts(&taken), ["c", "d"]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_parked_past_its_history_is_handed_nothing() {
+        let backend = backend().await;
+        // The next consumer opens before the send, or after it.
+        for opens_first in [true, false] {
+            let key = unique("expired-history");
+            let (_old, _held) = parked(&backend, &key, LIMITS).await;
+            // What the queue TTL does once no consumer renewed the key: its
+            // consumer state expires, the parked list (a minute) outlives it.
+            let names = QueueKeys::new(&key);
+            let mut connection = backend.connection().await.unwrap();
+            let () = connection
+                .del(&[&names.meta, &names.lineages, &names.seen])
+                .await
+                .unwrap();
+            let mut fresh = None;
+            if opens_first {
+                fresh = Some(backend.open(&key, None, LIMITS).await.unwrap());
+            }
+            assert_eq!(send(&backend, &key, "x").await, 1, "queued, not handed off");
+            let fresh = match fresh {
+                Some(fresh) => fresh,
+                None => backend.open(&key, None, LIMITS).await.unwrap(),
+            };
+            let taken = backend.take(&key, fresh.lease, at(0), ONE).await.unwrap();
+            assert_eq!(texts(&taken), ["x"], "opens first: {opens_first}");
+        }
     }
 
     #[tokio::test]
@@ -1626,11 +1761,11 @@ mod tests {
         let names = QueueKeys::new(&key);
         let sent = names.sent("id-1");
         let first = backend
-            .send_once(&mut connection, &key, &names, &sent, "m", LIMITS)
+            .send_once(&mut connection, &names, &sent, "m")
             .await
             .unwrap();
         let again = backend
-            .send_once(&mut connection, &key, &names, &sent, "m", LIMITS)
+            .send_once(&mut connection, &names, &sent, "m")
             .await
             .unwrap();
         assert_eq!((first, again), (1, 2));

@@ -28,9 +28,8 @@ end
 -- no longer handed messages, and its process is told, so its stream ends.
 local previous = redis.call('HGET', lineages, lineage)
 if previous and previous ~= '' and previous ~= 'done' and previous ~= ARGV[7] then
-  local base = string.sub(pending_prefix, 1, -9)
-  redis.call('ZREM', base .. 'waiting', lineage .. ':' .. previous)
-  redis.call('PUBLISH', base .. 'wake', 'f' .. previous)
+  unpark(lineage, previous)
+  redis.call('PUBLISH', string.sub(pending_prefix, 1, -9) .. 'wake', 'f' .. previous)
 end
 redis.call('HSET', lineages, lineage, ARGV[7])
 redis.call('ZADD', seen, clock(), lineage)

@@ -18,16 +18,33 @@
 local meta, ready, lineages, own, seen, gone, bytes = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local pending_prefix, ttl, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
+-- The key's parked list and credit hash (see send.lua), beside the pending
+-- zsets: `<base>pending:` → `<base>parked`, `<base>credit`.
+local function parked()
+  local base = string.sub(pending_prefix, 1, -9)
+  return base .. 'parked', base .. 'credit'
+end
+
+-- No send hands `connection` of `lineage` anything more.
+local function unpark(lineage, connection)
+  local list, credit = parked()
+  local member = lineage .. ':' .. connection
+  redis.call('LREM', list, '0', member)
+  redis.call('HDEL', credit, member)
+end
+
 local function clock()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
 -- A new history, made by the first consumer (or the first after it
--- expired): nothing of an earlier one's consumers survives. Messages sent
--- meanwhile are kept: their list lives a TTL after its last send.
+-- expired): nothing of an earlier one's consumers survives, parked ones
+-- included. Messages sent meanwhile are kept: their list lives a TTL
+-- after its last send.
 local function start_history(epoch, secret)
-  redis.call('DEL', lineages, seen, gone)
+  local list, credit = parked()
+  redis.call('DEL', lineages, seen, gone, list, credit)
   redis.call('HSET', meta, 'epoch', epoch, 'secret', secret, 'seq', 0)
 end
 
@@ -81,10 +98,20 @@ local function reclaim(now)
       end
     end
     redis.call('DEL', pending)
+    -- A dead process's connection would stay parked otherwise.
+    local connection = redis.call('HGET', lineages, lineage)
+    if connection then
+      unpark(lineage, connection)
+    end
     redis.call('HDEL', lineages, lineage)
     redis.call('ZREM', seen, lineage)
   end
   table.sort(back, function(x, y) return x[1] < y[1] end)
+  -- FIFO: no send may hand a message past the ones put back (send.lua), so
+  -- the parked connections are woken to take them instead.
+  if #back > 0 then
+    redis.call('DEL', parked())
+  end
   local back_bytes = 0
   for i = #back, 1, -1 do
     redis.call('LPUSH', ready, back[i][2])

@@ -6,9 +6,7 @@ local lineage = ARGV[4]
 if redis.call('HGET', lineages, lineage) ~= ARGV[5] then
   return 0
 end
--- No send hands it anything more (the waiting zset sits beside the
--- pending ones: `<base>pending:` → `<base>waiting`).
-redis.call('ZREM', string.sub(pending_prefix, 1, -9) .. 'waiting', lineage .. ':' .. ARGV[5])
+unpark(lineage, ARGV[5])
 local now = clock()
 age(own, now)
 if redis.call('ZCARD', own) <= 1 then

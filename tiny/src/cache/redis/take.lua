@@ -1,8 +1,8 @@
 -- take, the most frequent consumer script: no helper functions, five
 -- commands when messages are there, however many. KEYS: the key's meta
 -- hash, ready list, lineage hash, the lineage's pending zset (its expiry is
--- kept by open and renew), the ready list's byte count, the waiting zset
--- (see send.lua). ARGV: lineage,
+-- kept by open and renew), the ready list's byte count, the parked list
+-- and the credit hash (see send.lua). ARGV: lineage,
 -- connection token, after, '1' to look for pending entries after `after`
 -- first (after a reconnect or a lost answer), the taking process's time in
 -- ms (for aging, minutes later), the most messages to take, the bytes past
@@ -12,8 +12,7 @@
 -- Returns {status, more, {seq, message, ...}}: status -1 when the
 -- connection is not its lineage's current one, 0 nothing to take, 1 new
 -- messages, 2 pending ones (more: 1 when another take would find one at
--- once; when 0 the connection is parked in the waiting zset with that
--- many hand-offs).
+-- once; when 0 the connection is parked with that many hand-offs).
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return { -1, 0, {} }
 end
@@ -23,8 +22,12 @@ local out, n, bytes = {}, 0, 0
 -- be handed to a connection that will not write it.
 local function park(status, more)
   if more == 0 and ARGV[9] ~= '0' and out[#out] ~= last then
-    redis.call('ZADD', KEYS[6], ARGV[9], ARGV[1] .. ':' .. ARGV[2])
+    local member = ARGV[1] .. ':' .. ARGV[2]
+    if redis.call('HSET', KEYS[7], member, ARGV[9]) == 1 then
+      redis.call('RPUSH', KEYS[6], member)
+    end
     redis.call('PEXPIRE', KEYS[6], 60000)
+    redis.call('PEXPIRE', KEYS[7], 60000)
   end
   return { status, more, out }
 end
