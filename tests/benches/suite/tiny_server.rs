@@ -154,7 +154,9 @@ impl ProducePlan {
     }
 
     /// Sends `count` messages, each the time it is sent, to the keys in
-    /// turn: one every `pace` (or flat out for 0).
+    /// turn: one every `pace` (or flat out for 0). With
+    /// `SUITE_PRODUCER_STATS` set, prints the quantiles of the sends' round
+    /// trips (each awaited before the next) to stderr.
     pub async fn run<F, Fut>(self, mut send: F)
     where
         F: FnMut(String, String) -> Fut,
@@ -165,12 +167,28 @@ impl ProducePlan {
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             ticks
         });
+        let mut took = Vec::with_capacity(self.count);
         for n in 0..self.count {
             if let Some(ticks) = &mut ticks {
                 ticks.tick().await;
             }
             let key = format!("{}-{}", self.prefix, n % self.keys);
+            let sent = std::time::Instant::now();
             send(key, now_micros().to_string()).await;
+            took.push(sent.elapsed().as_micros());
+        }
+        if std::env::var_os("SUITE_PRODUCER_STATS").is_some() && !took.is_empty() {
+            took.sort_unstable();
+            let at = |q: f64| took[((took.len() - 1) as f64 * q) as usize];
+            eprintln!(
+                "producer: {} sends, one every {:?}: round trip p10 {} µs, p50 {} µs, p90 {} µs, p99 {} µs",
+                took.len(),
+                self.pace,
+                at(0.1),
+                at(0.5),
+                at(0.9),
+                at(0.99)
+            );
         }
     }
 }
