@@ -8,18 +8,23 @@
 //!   sits in one slot: `meta` (epoch, tag secret, hand-out sequence),
 //!   `ready` (list), `lineages` (hash: current connection), `seen` and
 //!   `gone` (sorted sets), one `pending:<lineage>` sorted set per lineage,
-//!   `waiting` (sorted set: connections that found nothing to take), and
-//!   one `sent:<identity>` string per recent send. Everything lives a queue
+//!   `parked` (list: connections that found nothing to take, in turn) and
+//!   `credit` (hash: the hand-offs each may still get), and one
+//!   `sent:<identity>` string per recent send. Everything lives a queue
 //!   TTL after its last use; identities for [`IDENTITY_HORIZON`].
 //! - The frequent scripts do the least. A take hands out up to a batch at
 //!   once (fence check, pop, number, record pending: one command each,
 //!   however many messages) and, when nothing more is there, *parks* the
-//!   connection in `waiting` for [`HAND_OFFS`] messages. A send to a key
-//!   with a parked connection and nothing older ready hands the message to
-//!   it directly, as a take would (numbered, recorded pending for its
+//!   connection for [`HAND_OFFS`] messages. A send to a key with a parked
+//!   connection (the parked ones take turns) hands the message to it
+//!   directly, as a take would (numbered, recorded pending for its
 //!   lineage), and its wake-up carries the message: the consumer writes it
 //!   without a take of its own, and takes again only once half its
-//!   hand-offs are used. Otherwise a send queues the message (identity,
+//!   hand-offs are used. Nothing older is ready then: a take parks only
+//!   when it left the ready list empty, and whatever fills it again (a
+//!   send that queues, a reclaim) empties `parked` first; whatever ends a
+//!   connection (a newer one of its lineage, a release, a reclaim, a new
+//!   history) unparks it, so a send needs no fence check of its own. Otherwise a send queues the message (identity,
 //!   push, byte count, expiry, wake-up). The lease renewal, aging, the
 //!   bound and the reclaim of stale lineages are a script of their own
 //!   (`renew_all.lua`) that each process runs for every live connection it

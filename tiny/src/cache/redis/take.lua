@@ -1,5 +1,6 @@
 -- take, the most frequent consumer script: no helper functions, five
--- commands when messages are there, however many. KEYS: the key's meta
+-- commands when messages are there, however many; numbers go to Redis as
+-- strings (see send.lua). KEYS: the key's meta
 -- hash, ready list, lineage hash, the lineage's pending zset (its expiry is
 -- kept by open and renew), the ready list's byte count, the parked list
 -- and the credit hash (see send.lua). ARGV: lineage,
@@ -26,13 +27,13 @@ local function park(status, more)
     if redis.call('HSET', KEYS[7], member, ARGV[9]) == 1 then
       redis.call('RPUSH', KEYS[6], member)
     end
-    redis.call('PEXPIRE', KEYS[6], 60000)
-    redis.call('PEXPIRE', KEYS[7], 60000)
+    redis.call('PEXPIRE', KEYS[6], '60000')
+    redis.call('PEXPIRE', KEYS[7], '60000')
   end
   return { status, more, out }
 end
 if ARGV[4] == '1' then
-  local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', 0, max + 1)
+  local found = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[3], '+inf', 'LIMIT', '0', string.format('%d', max + 1))
   if #found > 0 then
     for i = 1, math.min(#found, max) do
       local entry = found[i]
@@ -49,7 +50,7 @@ if ARGV[4] == '1' then
     return park(2, more)
   end
 end
-local popped = redis.call('LPOP', KEYS[2], max)
+local popped = redis.call('LPOP', KEYS[2], ARGV[6])
 if not popped then
   return park(0, 0)
 end
@@ -62,15 +63,16 @@ end
 for i = #popped, n + 1, -1 do
   redis.call('LPUSH', KEYS[2], popped[i])
 end
-if redis.call('DECRBY', KEYS[5], bytes) <= 0 then
+if redis.call('DECRBY', KEYS[5], string.format('%d', bytes)) <= 0 then
   redis.call('DEL', KEYS[5])
 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', n) - n
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', string.format('%d', n)) - n
 local entries = {}
 for i = 1, n do
   seq = seq + 1
-  entries[#entries + 1] = seq
-  entries[#entries + 1] = seq .. ':' .. ARGV[5] .. ':' .. popped[i]
+  local number = string.format('%d', seq)
+  entries[#entries + 1] = number
+  entries[#entries + 1] = number .. ':' .. ARGV[5] .. ':' .. popped[i]
   out[#out + 1] = seq
   out[#out + 1] = popped[i]
 end
