@@ -24,7 +24,7 @@ where
 
 /// The request a poll producer keeps for the stream's life, copied out of
 /// the connection's read buffer so the stream does not pin it
-/// ([`Request::detached`]).
+/// (`Request::detached`).
 pub fn hold_request(req: Request) -> Request {
     req.detached()
 }

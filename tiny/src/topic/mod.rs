@@ -5,7 +5,7 @@
 //! This module is the backend below `sse/` (`#[sse(topic = "…")]`,
 //! [`tiny::sse().publish(…)`](crate::sse::Sse::publish),
 //! [`tiny::sse().stream_topic(…)`](crate::sse::Sse::stream_topic)): it keeps
-//! messages and cursors and hands them out as data ([`Delivery`]); it knows
+//! messages and cursors and hands them out as data (`Delivery`); it knows
 //! nothing of HTTP or frames.
 //!
 //! # Delivery
