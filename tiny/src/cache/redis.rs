@@ -1355,6 +1355,12 @@ mod tests {
         retention: Duration::from_secs(60),
     };
 
+    /// A retention window short enough for a test to wait out.
+    const SHORT_WINDOW: QueueLimits = QueueLimits {
+        retention: Duration::from_millis(200),
+        ..LIMITS
+    };
+
     fn at(after: u64) -> Position {
         Position {
             after,
@@ -1659,10 +1665,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reclaim_unparks_the_dead_connection_and_keeps_the_order() {
-        let limits = QueueLimits {
-            retention: Duration::from_millis(200),
-            ..LIMITS
-        };
+        let limits = SHORT_WINDOW;
         let backend = backend_with(limits).await;
         let key = unique("reclaim-parked");
         backend.push(&key, "a".into(), limits).await.unwrap();
@@ -1697,10 +1700,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dead_connection_with_nothing_pending_is_unparked_by_the_reclaim() {
-        let limits = QueueLimits {
-            retention: Duration::from_millis(200),
-            ..LIMITS
-        };
+        let limits = SHORT_WINDOW;
         let backend = backend_with(limits).await;
         let key = unique("reclaim-idle");
         let (gone, held) = parked(&backend, &key, limits).await;
@@ -1951,10 +1951,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reclaim_wakes_the_key_with_a_plain_wake_up_whatever_its_name() {
-        let limits = QueueLimits {
-            retention: Duration::from_millis(200),
-            ..LIMITS
-        };
+        let limits = SHORT_WINDOW;
         let backend = backend_with(limits).await;
         // Published as it is, this name reads as a fence of a connection.
         let key = format!("f{:x}", token::random() >> 4);
