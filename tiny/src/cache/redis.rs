@@ -45,8 +45,8 @@
 //! - Consumers never block a connection (`BLPOP` would hold one per waiting
 //!   consumer): every consumer command shares one multiplexed connection,
 //!   sends another (so a send never waits behind the takes of the
-//!   process), and one pub/sub connection per process wakes the local
-//!   consumers of a key. A send publishes on its key's own channel,
+//!   process), and one pub/sub connection per process, read on a thread of
+//!   its own (`tiny-redis-wake`), wakes the local consumers of a key. A send publishes on its key's own channel,
 //!   `tiny:{<key>}:wake`, which a process subscribes to only while it has a
 //!   consumer of that key: a process without one hears nothing of it. A
 //!   waiting consumer sends Redis nothing (its lease renewal aside);
@@ -688,7 +688,7 @@ impl RedisBackend {
         self.subscribed.get_or_init(|| {
             let changes = super::lock(&self.changes).take();
             if let Some(changes) = changes {
-                tokio::spawn(subscribe(Arc::clone(self), changes));
+                start_subscription(Arc::clone(self), changes);
             }
         });
         self.wakers.watch(key)
@@ -904,6 +904,35 @@ impl RedisBackend {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Runs [`subscribe`] on a thread of its own, on a current-thread runtime:
+/// reading the hand-offs and wake-ups of every key then never takes the
+/// app's runtime workers from its own tasks. Measured in the suite's
+/// flat-out key scenario, where the producer shares the process, that
+/// took its send round trip at p10 from 78 to about 50 µs (BENCHMARKS.md,
+/// session 7). Where no thread can be started, the app's runtime runs it.
+fn start_subscription(backend: Arc<RedisBackend>, changes: mpsc::UnboundedReceiver<Change>) {
+    let handed_over = Arc::new(std::sync::Mutex::new(Some((backend, changes))));
+    let taken = Arc::clone(&handed_over);
+    let started = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            std::thread::Builder::new()
+                .name("tiny-redis-wake".to_owned())
+                .spawn(move || {
+                    if let Some((backend, changes)) = super::lock(&taken).take() {
+                        runtime.block_on(subscribe(backend, changes));
+                    }
+                })
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the Redis wake-up thread; the app's runtime reads the wake-ups");
+        if let Some((backend, changes)) = super::lock(&handed_over).take() {
+            tokio::spawn(subscribe(backend, changes));
         }
     }
 }
@@ -1987,6 +2016,28 @@ mod tests {
             "the wake-up reads as a fence or a hand-off: {}",
             String::from_utf8_lossy(&payload)
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_wake_ups_are_read_on_a_thread_of_their_own() {
+        fn wake_threads() -> usize {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .filter(|name| name.trim() == "tiny-redis-wake")
+                .count()
+        }
+        let before = wake_threads();
+        let backend = backend().await;
+        let _waiter = backend.watch(&unique("thread"));
+        // The thread names itself once it runs.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while wake_threads() == before {
+            assert!(tokio::time::Instant::now() < deadline, "no wake-up thread");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(wake_threads(), before + 1);
     }
 
     #[test]
