@@ -24,8 +24,9 @@
 //!   when it left the ready list empty, and whatever fills it again (a
 //!   send that queues, a reclaim) empties `parked` first; whatever ends a
 //!   connection (a newer one of its lineage, a release, a reclaim, a new
-//!   history) unparks it, so a send needs no fence check of its own. Otherwise a send queues the message (identity,
-//!   push, byte count, expiry, wake-up). The lease renewal, aging, the
+//!   history) unparks it, so a send needs no fence check of its own.
+//!   Otherwise a send queues the message (identity, push, byte count,
+//!   expiry, wake-up). The lease renewal, aging, the
 //!   bound and the reclaim of stale lineages are a script of their own
 //!   (`renew_all.lua`) that each process runs for every live connection it
 //!   serves at once, four times per retention window: an idle stream sends
@@ -46,10 +47,11 @@
 //!   consumer): every consumer command shares one multiplexed connection,
 //!   sends another (so a send never waits behind the takes of the
 //!   process), and one pub/sub connection per process, read on a thread of
-//!   its own (`tiny-redis-wake`), wakes the local consumers of a key. A send publishes on its key's own channel,
-//!   `tiny:{<key>}:wake`, which a process subscribes to only while it has a
-//!   consumer of that key: a process without one hears nothing of it. A
-//!   waiting consumer sends Redis nothing (its lease renewal aside);
+//!   its own (`tiny-redis-wake`), wakes the local consumers of a key. A
+//!   send publishes on its key's own channel, `tiny:{<key>}:wake`, which a
+//!   process subscribes to only while it has a consumer of that key: a
+//!   process without one hears nothing of it. A waiting consumer sends
+//!   Redis nothing (its lease renewal aside);
 //!   instead of a poll per stream, the process checks every key it has
 //!   consumers of in one script call every [`CHECK_EVERY`], for wake-ups
 //!   lost with the subscription.
@@ -1692,6 +1694,17 @@ mod tests {
         assert_eq!(texts(&other), ["m1", "m3"]);
     }
 
+    /// Renews the process's leases, which reclaims stale lineages, until
+    /// `done`.
+    async fn renew_until(backend: &RedisBackend, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done().await {
+            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
+            backend.renew_all(true).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     #[tokio::test]
     async fn a_reclaim_unparks_the_dead_connection_and_keeps_the_order() {
         let limits = SHORT_WINDOW;
@@ -1705,12 +1718,10 @@ mod tests {
         assert_eq!(texts(&taken), ["a"]);
         drop(held);
         let (next, _held) = parked(&backend, &key, limits).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while backend.queue_len(&key).await.unwrap() == 0 {
-            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
-            backend.renew_all(true).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        renew_until(&backend, async || {
+            backend.queue_len(&key).await.unwrap() > 0
+        })
+        .await;
         // "a" is back at the head: "b" queues behind it, handed to nobody.
         assert_eq!(send(&backend, &key, "b").await, 1, "queued, not handed off");
         let taken = backend.take(&key, next.lease, at(0), TEN).await.unwrap();
@@ -1736,20 +1747,16 @@ mod tests {
         drop(held);
         let (next, _held) = parked(&backend, &key, limits).await;
         let names = QueueKeys::new(&key);
-        let mut connection = backend.connection().await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
+        let connection = backend.connection().await.unwrap();
+        renew_until(&backend, async || {
             let known: bool = connection
+                .clone()
                 .hexists(&names.lineages, hex(gone.lease.lineage.nonce))
                 .await
                 .unwrap();
-            if !known {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "never reclaimed");
-            backend.renew_all(true).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            !known
+        })
+        .await;
         // Both go to the live connection, none to the dead one's turn.
         for m in ["c", "d"] {
             assert_eq!(send(&backend, &key, m).await, 3, "{m} handed off");
